@@ -1,0 +1,4 @@
+import type { Verb } from '../command.ts';
+import { decisionCommand } from './decide.ts';
+
+export const verb: Verb = { '': decisionCommand('approve') };

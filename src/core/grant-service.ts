@@ -1,0 +1,332 @@
+/**
+ * Grants after approval: activation at the target, credentials, extension, and every way
+ * a grant ends. Connector calls never happen inside a transaction: the pattern is
+ * claim (tx) → act at the target → record (tx), and every step is safe to repeat after a
+ * crash because connector calls are idempotent and each record step re-checks state.
+ */
+import type { CoreDeps } from './deps.ts';
+import type { AuditEvent, AuditInput, Grant, GrantEnding, Principal } from './model.ts';
+import { ENDED_GRANT_STATES } from './model.ts';
+import type { ConnectorGrantContext, IssuedCredentials, StoreTx } from './ports.ts';
+import { appendAudit } from './audit-log.ts';
+import { KeyshiftError, conflict, notFound, policyDenied, scrubSecrets } from './errors.ts';
+import { addSeconds } from './clock.ts';
+import { formatDuration } from './duration.ts';
+import { isEligibleApprover } from './policy-engine.ts';
+
+/** Backoff for failed revocations: 1 s doubling to 60 s, retried without limit. */
+export function revokeBackoffSeconds(attempt: number): number {
+  return Math.min(60, 2 ** Math.max(0, attempt - 1));
+}
+
+export interface CredentialsResult {
+  grant_id: string;
+  kind: IssuedCredentials['kind'];
+  expires_at: string;
+  credentials: Record<string, string | number>;
+}
+
+export function createGrantService(deps: CoreDeps) {
+  const { store, clock } = deps;
+  /** Revocations in flight in this process, so the worker and an API call don't race. */
+  const inFlight = new Map<string, Promise<Grant>>();
+  /** Per-grant lock for credential issuance: the connector state merges serials. */
+  const credentialLocks = new Map<string, Promise<unknown>>();
+
+  async function commit<T>(fn: (tx: StoreTx, audit: (input: AuditInput) => Promise<AuditEvent>) => Promise<T>): Promise<T> {
+    const events: AuditEvent[] = [];
+    const result = await store.transaction((tx) => fn(tx, async (input) => {
+      const e = await appendAudit(tx, input, clock.now());
+      events.push(e);
+      return e;
+    }));
+    if (events.length) deps.afterCommit(events);
+    return result;
+  }
+
+  const auditBase = (g: Grant) => ({
+    subject: g.grantee,
+    profile: g.profile,
+    connector: g.connector,
+    request_id: g.request_id,
+    grant_id: g.id,
+    incident: g.incident,
+    ticket: g.ticket,
+  });
+
+  function contextFor(g: Grant, endsAt?: Date): ConnectorGrantContext {
+    const profile = deps.profiles.get(g.profile);
+    return {
+      grantId: g.id,
+      grantee: g.grantee,
+      profile: g.profile,
+      access: profile?.access ?? {},
+      endsAt: endsAt ?? new Date(g.ends_at ?? clock.now().toISOString()),
+      state: g.connector_state,
+    };
+  }
+
+  const describeError = (e: unknown) => scrubSecrets(e instanceof Error ? e.message : String(e)).slice(0, 2000);
+
+  /**
+   * Provisions an `activating` grant at the target and starts its clock. Safe to call
+   * again for a grant left `activating` by a crash. Returns the grant as it ends up.
+   */
+  async function activate(grantId: string): Promise<Grant> {
+    const g = await store.read.getGrant(grantId);
+    if (!g || g.state !== 'activating') return g!;
+    const activatedAt = clock.now();
+    const endsAt = addSeconds(activatedAt, g.duration_seconds);
+    let state: Record<string, unknown>;
+    try {
+      state = await deps.connector(g.connector).grant(contextFor(g, endsAt));
+    } catch (e) {
+      const message = describeError(e);
+      deps.log('error', 'grant activation failed', { grant: g.id, connector: g.connector, error: message });
+      return commit(async (tx, audit) => {
+        const cur = await tx.getGrant(g.id);
+        if (!cur || cur.state !== 'activating') return cur!;
+        await tx.updateGrant(g.id, { state: 'failed', ended_at: clock.now().toISOString(), last_error: message, end_reason: 'provisioning failed' });
+        await audit({ action: 'grant.failed', actor: 'system:activator', ...auditBase(g), details: { error: message, code: e instanceof KeyshiftError ? e.code : 'INTERNAL' } });
+        return (await tx.getGrant(g.id))!;
+      });
+    }
+    const result = await commit(async (tx, audit) => {
+      const cur = await tx.getGrant(g.id);
+      if (!cur) return null;
+      if (cur.state !== 'activating') {
+        // Ended while we were provisioning (revoked, crash recovery): undo below.
+        await tx.updateGrant(g.id, { connector_state: state });
+        return null;
+      }
+      await tx.updateGrant(g.id, { state: 'active', activated_at: activatedAt.toISOString(), ends_at: endsAt.toISOString(), connector_state: state });
+      await audit({
+        action: 'grant.activated',
+        actor: 'system:activator',
+        ...auditBase(g),
+        details: { activated_at: activatedAt.toISOString(), ends_at: endsAt.toISOString(), duration: formatDuration(g.duration_seconds), break_glass: g.break_glass },
+      });
+      return (await tx.getGrant(g.id))!;
+    });
+    if (result) return result;
+    const cur = (await store.read.getGrant(g.id))!;
+    if (cur.state === 'revoking') return attemptRevoke(cur.id);
+    return cur;
+  }
+
+  function visibleGrant(g: Grant | null, who: Principal, id: string): Grant {
+    if (!g) throw notFound('grant', id);
+    if (g.grantee === who.email || who.admin) return g;
+    const profile = deps.profiles.get(g.profile);
+    if (profile && isEligibleApprover(profile, who)) return g;
+    throw notFound('grant', id);
+  }
+
+  async function get(who: Principal, id: string): Promise<Grant> {
+    return visibleGrant(await store.read.getGrant(id), who, id);
+  }
+
+  function ownActive(g: Grant, who: Principal, id: string, verb: string): Grant {
+    if (g.grantee !== who.email) {
+      throw new KeyshiftError('FORBIDDEN', `only the grantee can ${verb} grant ${id}`);
+    }
+    if (g.state !== 'active') throw conflict(`grant ${id} is ${g.state}, not active`);
+    if (g.ends_at && g.ends_at <= clock.now().toISOString()) throw conflict(`grant ${id} has expired`);
+    return g;
+  }
+
+  async function withCredentialLock<T>(grantId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = credentialLocks.get(grantId) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(fn);
+    credentialLocks.set(grantId, run);
+    try {
+      return await run;
+    } finally {
+      if (credentialLocks.get(grantId) === run) credentialLocks.delete(grantId);
+    }
+  }
+
+  async function recordCredentials(g: Grant, creds: IssuedCredentials, actor: string, via: string) {
+    await commit(async (tx, audit) => {
+      // Persist the new state even if the grant ended meanwhile: the SSH KRL reads
+      // serials from it, so a certificate issued in a race is still revocable.
+      await tx.updateGrant(g.id, { connector_state: creds.state });
+      await audit({ action: 'grant.credentials_issued', actor, ...auditBase(g), details: { kind: creds.kind, expires_at: creds.expires_at, via, ...creds.audit } });
+    });
+  }
+
+  async function issueCredentials(who: Principal, id: string, input: { publicKey?: string }): Promise<CredentialsResult> {
+    return withCredentialLock(id, async () => {
+      const g = ownActive(await get(who, id), who, id, 'get credentials for');
+      const creds = await deps.connector(g.connector).issueCredentials(contextFor(g), input);
+      await recordCredentials(g, creds, who.email, 'credentials');
+      const after = await store.read.getGrant(id);
+      if (!after || after.state !== 'active') {
+        // Revoked while issuing: make sure what we just created is removed too.
+        if (after && after.state !== 'revoking') await deps.connector(g.connector).revoke(contextFor(after), { early: true }).catch(() => undefined);
+        throw conflict(`grant ${id} ended while credentials were being issued`);
+      }
+      return { grant_id: g.id, kind: creds.kind, expires_at: creds.expires_at, credentials: creds.secret };
+    });
+  }
+
+  async function extend(who: Principal, id: string, bySeconds: number, reason: string | null): Promise<{ grant: Grant; credentials: CredentialsResult | null }> {
+    return withCredentialLock(id, async () => {
+      const g = ownActive(await get(who, id), who, id, 'extend');
+      const profile = deps.profiles.get(g.profile);
+      if (!profile?.extend) throw policyDenied(`profile ${g.profile} does not allow extensions`);
+      if (g.extensions >= profile.extend.maxTimes) {
+        throw policyDenied(`grant ${id} has been extended ${g.extensions} times; ${g.profile} allows ${profile.extend.maxTimes}`);
+      }
+      const newEnd = addSeconds(new Date(g.ends_at!), bySeconds);
+      const total = (newEnd.getTime() - Date.parse(g.activated_at!)) / 1000;
+      if (total > profile.extend.maxTotalSeconds) {
+        throw policyDenied(
+          `extending by ${formatDuration(bySeconds)} would make grant ${id} last ${formatDuration(total)}; ${g.profile} allows at most ${formatDuration(profile.extend.maxTotalSeconds)} in total`,
+        );
+      }
+      const result = await deps.connector(g.connector).extend(contextFor(g, newEnd));
+      const updated = await commit(async (tx, audit) => {
+        const cur = await tx.getGrant(id);
+        if (!cur || cur.state !== 'active' || cur.ends_at !== g.ends_at || cur.ends_at! <= clock.now().toISOString()) return null;
+        await tx.updateGrant(id, { ends_at: newEnd.toISOString(), extensions: cur.extensions + 1, connector_state: result.credentials?.state ?? result.state });
+        await audit({
+          action: 'grant.extended',
+          actor: who.email,
+          ...auditBase(g),
+          reason,
+          details: { by: formatDuration(bySeconds), previous_ends_at: g.ends_at, ends_at: newEnd.toISOString(), extension: cur.extensions + 1 },
+        });
+        if (result.credentials) {
+          await audit({ action: 'grant.credentials_issued', actor: who.email, ...auditBase(g), details: { kind: result.credentials.kind, expires_at: result.credentials.expires_at, via: 'extend', ...result.credentials.audit } });
+        }
+        return (await tx.getGrant(id))!;
+      });
+      if (!updated) throw conflict(`grant ${id} changed while it was being extended (expired or ended); nothing was extended`);
+      const c = result.credentials;
+      return { grant: updated, credentials: c ? { grant_id: id, kind: c.kind, expires_at: c.expires_at, credentials: c.secret } : null };
+    });
+  }
+
+  /**
+   * Claims a live grant for ending (active/activating → revoking) and removes it at the
+   * target. Exactly one caller wins the claim; the rest get CONFLICT.
+   */
+  async function end(id: string, ending: GrantEnding, actor: string, reason: string | null): Promise<Grant> {
+    const claimed = await commit(async (tx) => {
+      const cur = await tx.getGrant(id);
+      if (!cur) throw notFound('grant', id);
+      if (cur.state !== 'active' && cur.state !== 'activating') {
+        throw conflict(`grant ${id} is ${cur.state}${cur.state === 'revoking' ? ` (being ${cur.ending})` : ''}`);
+      }
+      await tx.updateGrant(id, { state: 'revoking', ending, ended_by: actor, end_reason: reason, revoke_attempts: 0, next_attempt_at: clock.now().toISOString() });
+      return true;
+    });
+    void claimed;
+    return attemptRevoke(id);
+  }
+
+  async function release(who: Principal, id: string): Promise<Grant> {
+    const g = await get(who, id);
+    if (g.grantee !== who.email) throw new KeyshiftError('FORBIDDEN', `only the grantee can release grant ${id}; use revoke`);
+    return end(id, 'released', who.email, 'released by the grantee');
+  }
+
+  async function revoke(who: Principal, id: string, reason: string): Promise<Grant> {
+    const g = await get(who, id);
+    const profile = deps.profiles.get(g.profile);
+    const mayRevoke = who.admin || (profile !== undefined && isEligibleApprover(profile, who));
+    if (!mayRevoke) {
+      if (g.grantee === who.email) throw new KeyshiftError('FORBIDDEN', `revoke is for approvers and admins; use release to end your own grant ${id}`);
+      throw notFound('grant', id);
+    }
+    return end(id, 'revoked', who.email, reason);
+  }
+
+  /**
+   * One removal attempt for a `revoking` grant. On success the grant reaches its ending
+   * state; on failure it stays `revoking` with a backoff, retried without limit by the
+   * expiry worker. Concurrent calls for one grant share one attempt.
+   */
+  function attemptRevoke(id: string): Promise<Grant> {
+    const running = inFlight.get(id);
+    if (running) return running;
+    const attempt = (async () => {
+      const g = await store.read.getGrant(id);
+      if (!g || g.state !== 'revoking') return g!;
+      const ending = g.ending ?? 'revoked';
+      try {
+        const state = await deps.connector(g.connector).revoke(contextFor(g), { early: ending !== 'expired' });
+        return await commit(async (tx, audit) => {
+          const cur = await tx.getGrant(id);
+          if (!cur || cur.state !== 'revoking') return cur!;
+          const now = clock.now();
+          await tx.updateGrant(id, { state: ending, ended_at: now.toISOString(), connector_state: state, next_attempt_at: null, last_error: null });
+          const lagMs = ending === 'expired' && cur.ends_at ? now.getTime() - Date.parse(cur.ends_at) : undefined;
+          await audit({
+            action: `grant.${ending}`,
+            actor: ending === 'expired' ? 'system:expiry' : (cur.ended_by ?? 'system'),
+            ...auditBase(cur),
+            reason: cur.end_reason,
+            details: { ends_at: cur.ends_at, attempts: cur.revoke_attempts + 1, ...(lagMs !== undefined ? { lag_ms: lagMs } : {}) },
+          });
+          return (await tx.getGrant(id))!;
+        });
+      } catch (e) {
+        const message = describeError(e);
+        deps.log('warn', 'revocation failed; will retry', { grant: id, connector: g.connector, attempt: g.revoke_attempts + 1, error: message });
+        return commit(async (tx, audit) => {
+          const cur = await tx.getGrant(id);
+          if (!cur || cur.state !== 'revoking') return cur!;
+          const attempts = cur.revoke_attempts + 1;
+          await tx.updateGrant(id, { revoke_attempts: attempts, last_error: message, next_attempt_at: addSeconds(clock.now(), revokeBackoffSeconds(attempts)).toISOString() });
+          // First failure only: the audit log records that removal is late, the metric
+          // and `keyshift grants` show it is still being retried.
+          if (attempts === 1) {
+            await audit({ action: 'grant.revoke_failed', actor: 'system:revoker', ...auditBase(cur), details: { ending, error: message, retrying: true } });
+          }
+          return (await tx.getGrant(id))!;
+        });
+      }
+    })();
+    inFlight.set(id, attempt);
+    attempt.finally(() => inFlight.delete(id)).catch(() => undefined);
+    return attempt;
+  }
+
+  /** Claims every grant past its deadline (one transaction) and returns their IDs. */
+  async function claimExpired(limit = 5000): Promise<string[]> {
+    const nowIso = clock.now().toISOString();
+    return commit(async (tx) => {
+      const due = await tx.listGrants({ states: ['active'], endsBy: nowIso, limit });
+      for (const g of due) {
+        await tx.updateGrant(g.id, { state: 'revoking', ending: 'expired', ended_by: 'system:expiry', end_reason: 'deadline reached', revoke_attempts: 0, next_attempt_at: nowIso });
+      }
+      return due.map((g) => g.id);
+    });
+  }
+
+  async function dueRetries(): Promise<string[]> {
+    const nowIso = clock.now().toISOString();
+    const revoking = await store.read.listGrants({ states: ['revoking'], nextAttemptBy: nowIso, limit: 5000 });
+    return revoking.filter((g) => !inFlight.has(g.id)).map((g) => g.id);
+  }
+
+  async function list(who: Principal, f: { all?: boolean; state?: Grant['state'][]; user?: string }): Promise<Grant[]> {
+    if (f.all || f.user) {
+      if (!who.admin) throw new KeyshiftError('FORBIDDEN', 'listing other users\' grants is for admins');
+      return store.read.listGrants({ states: f.state, grantee: f.user });
+    }
+    return store.read.listGrants({ states: f.state, grantee: who.email });
+  }
+
+  /** Serials etc. of grants that ended early and may still hold valid certificates. */
+  async function revocationStates(connector: string): Promise<Array<Record<string, unknown>>> {
+    const grants = await store.read.listGrants({ connector, states: ['revoked', 'released', 'revoking', 'failed'], endsAfter: clock.now().toISOString(), limit: 100000 });
+    return grants.map((g) => g.connector_state);
+  }
+
+  return { activate, get, issueCredentials, extend, end, release, revoke, attemptRevoke, claimExpired, dueRetries, list, revocationStates, isEnded: (g: Grant) => ENDED_GRANT_STATES.includes(g.state) };
+}
+
+export type GrantService = ReturnType<typeof createGrantService>;

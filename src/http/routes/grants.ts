@@ -1,0 +1,63 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { HttpContext } from '../context.ts';
+import { principalOf } from '../context.ts';
+import { parseInput } from '../validate.ts';
+import { parseDuration } from '../../core/duration.ts';
+import { GRANT_STATES } from '../../core/model.ts';
+import { notFound } from '../../core/errors.ts';
+import { isId } from '../../core/ids.ts';
+
+export const CredentialsBody = z.object({ public_key: z.string().max(16_384).optional() }).strict();
+export const ExtendBody = z.object({ duration: z.string().max(40), reason: z.string().max(2000).nullish() }).strict();
+export const RevokeBody = z.object({ reason: z.string().trim().min(1, 'a reason is required').max(2000) }).strict();
+export const ListGrantsQuery = z
+  .object({
+    state: z.string().optional().transform((s, c) => {
+      if (!s) return undefined;
+      const states = s.split(',');
+      for (const st of states) if (!(GRANT_STATES as readonly string[]).includes(st)) c.addIssue({ code: 'custom', message: `unknown state ${JSON.stringify(st)} (one of ${GRANT_STATES.join(', ')})` });
+      return states as (typeof GRANT_STATES)[number][];
+    }),
+    user: z.string().max(320).optional(),
+    all: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').optional(),
+  })
+  .strict();
+
+const grantId = (id: string) => {
+  if (!isId('grt', id)) throw notFound('grant', id);
+  return id;
+};
+
+export function grantRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  app.get('/api/v1/grants', async (req) => {
+    const q = parseInput(ListGrantsQuery, req.query, 'query');
+    return { items: await ctx.grants.list(principalOf(req), { all: q.all, state: q.state, user: q.user }) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/grants/:id', async (req) => ctx.grants.get(principalOf(req), grantId(req.params.id)));
+
+  app.post<{ Params: { id: string } }>('/api/v1/grants/:id/credentials', async (req) => {
+    const who = principalOf(req);
+    const body = parseInput(CredentialsBody, req.body, 'body');
+    return ctx.grants.issueCredentials(who, grantId(req.params.id), { publicKey: body.public_key });
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/grants/:id/extend', async (req) => {
+    const who = principalOf(req);
+    const body = parseInput(ExtendBody, req.body, 'body');
+    return ctx.grants.extend(who, grantId(req.params.id), parseDuration(body.duration, 'extension'), body.reason ?? null);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/grants/:id/release', async (req) => {
+    const who = principalOf(req);
+    parseInput(z.object({}).strict(), req.body, 'body');
+    return { grant: await ctx.grants.release(who, grantId(req.params.id)) };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/grants/:id/revoke', async (req) => {
+    const who = principalOf(req);
+    const body = parseInput(RevokeBody, req.body, 'body');
+    return { grant: await ctx.grants.revoke(who, grantId(req.params.id), body.reason) };
+  });
+}

@@ -1,0 +1,24 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { HttpContext } from '../context.ts';
+import { principalOf } from '../context.ts';
+import { parseInput } from '../validate.ts';
+import { parseDuration } from '../../core/duration.ts';
+import { KeyshiftError } from '../../core/errors.ts';
+
+export const CreateTokenBody = z.object({ user: z.string().min(3).max(320), ttl: z.string().max(40).optional(), label: z.string().max(200).nullish() }).strict();
+
+export function identityRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  app.get('/api/v1/me', async (req) => {
+    const who = principalOf(req);
+    return { email: who.email, groups: who.groups, admin: who.admin };
+  });
+
+  app.post('/api/v1/tokens', async (req, reply) => {
+    const who = principalOf(req);
+    if (!who.admin) throw new KeyshiftError('FORBIDDEN', 'creating tokens is for admins');
+    const body = parseInput(CreateTokenBody, req.body, 'body');
+    const ttl = body.ttl === undefined ? 30 * 86400 : parseDuration(body.ttl, 'ttl');
+    return reply.status(201).send(await ctx.tokens.create(who.email, body.user, ttl, body.label ?? null));
+  });
+}

@@ -1,0 +1,56 @@
+/**
+ * Audit file sink (JSON lines, for a SIEM forwarder to tail). Delivery is at-least-once:
+ * a cursor in the store records the last event written, so a crash between append and
+ * cursor update repeats, never skips, events. Runs after commit, never inside one.
+ */
+import { appendFileSync, mkdirSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Store } from '../core/ports.ts';
+import type { Log } from '../core/deps.ts';
+
+export function createFileSink(store: Store, path: string, log: Log) {
+  const cursorName = `sink:file:${path}`;
+  let running: Promise<void> | null = null;
+  let again = false;
+
+  async function drain(): Promise<void> {
+    mkdirSync(dirname(path), { recursive: true });
+    let after = await store.getCursor(cursorName);
+    for (;;) {
+      const page = await store.read.auditEvents({ afterSeq: after, limit: 500 });
+      if (page.length === 0) return;
+      appendFileSync(path, page.map((e) => JSON.stringify(e)).join('\n') + '\n', { mode: 0o600 });
+      const fd = openSync(path, 'r');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      after = page[page.length - 1]!.seq;
+      await store.setCursor(cursorName, after);
+    }
+  }
+
+  function kick(): void {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await drain().catch((e: unknown) => log('error', 'audit file sink failed; will retry on the next event', { path, error: e instanceof Error ? e.message : String(e) }));
+      } while (again);
+    })().finally(() => {
+      running = null;
+    });
+  }
+
+  return {
+    kick,
+    async flush(): Promise<void> {
+      while (running) await running;
+      await drain();
+    },
+  };
+}
