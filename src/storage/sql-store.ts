@@ -7,7 +7,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type { Migration, MigrationProvider, Transaction } from 'kysely';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { AccessRequest, Approval, AuditAction, AuditEvent, Grant, GrantEnding, GrantState, RequestState, ApiToken } from '../core/model.ts';
 import type { AuditFilter, GrantFilter, RequestFilter, Store, StoreReader, StoreTx } from '../core/ports.ts';
@@ -55,7 +55,12 @@ function connect(opts: OpenStoreOptions): { db: Kysely<Database>; kind: 'sqlite'
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
     const path = file === ':memory:' ? ':memory:' : resolve(opts.baseDir ?? process.cwd(), file);
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // Token hashes and the audit log live here: owner-only from the first byte.
+      if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+      chmodSync(path, 0o600);
+    }
     const database = new SqliteDatabase(path);
     database.pragma('journal_mode = WAL');
     database.pragma('busy_timeout = 5000');
