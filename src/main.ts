@@ -22,8 +22,10 @@ import { createTokenService } from './core/token-service.ts';
 import { createAuditService } from './core/audit-service.ts';
 import { createExpiryWorker } from './core/expiry-worker.ts';
 import { createOrphanSweeper } from './core/orphan-sweeper.ts';
+import { createPreApprovalService } from './core/preapproval-service.ts';
 import { appendAudit } from './core/audit-log.ts';
 import { createHttpApp } from './http/app.ts';
+import { createRotationSource } from './integrations/rotation/rotation-source.ts';
 import { createMetrics } from './http/metrics.ts';
 import { createFileSink } from './sinks/file-sink.ts';
 import { resolve } from 'node:path';
@@ -50,6 +52,7 @@ export interface Keyshift {
     tokens: ReturnType<typeof createTokenService>;
     audit: ReturnType<typeof createAuditService>;
     sweeper: ReturnType<typeof createOrphanSweeper>;
+    preapprovals: ReturnType<typeof createPreApprovalService>;
   };
   worker: ReturnType<typeof createExpiryWorker>;
   /** Start-up recovery then workers: activations left by a crash, expired grants, retries, orphans. */
@@ -99,6 +102,7 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
       for (const s of sinks) s.kick();
       if (events.some((e) => e.action === 'grant.activated' || e.action === 'grant.extended' || e.action === 'request.created' || e.action === 'grant.revoke_failed')) worker?.poke();
     },
+    onCall: new Map([['rotation', createRotationSource(config.oncall)]]),
     log,
   };
   const grants = createGrantService(deps);
@@ -106,6 +110,7 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
   const tokens = createTokenService(deps);
   const audit = createAuditService(store);
   const sweeper = createOrphanSweeper(deps, connectors);
+  const preapprovals = createPreApprovalService(deps);
 
   const instance = randomUUID();
   const leaseSeconds = opts.leaseSeconds ?? 15;
@@ -131,7 +136,7 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
 
   let ready = false;
   const app = await createHttpApp(
-    { clock, store, profiles: loaded.profiles, directory, connectors, requests, grants, tokens, audit, metrics: metrics.registry, maxBodyBytes: config.server.max_body_bytes, ready: () => ready },
+    { clock, store, profiles: loaded.profiles, directory, connectors, requests, grants, tokens, audit, preapprovals, metrics: metrics.registry, maxBodyBytes: config.server.max_body_bytes, ready: () => ready },
     { logger: opts.httpLogger ?? false, metrics },
   );
 
@@ -141,7 +146,7 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
     store,
     app,
     deps,
-    services: { requests, grants, tokens, audit, sweeper },
+    services: { requests, grants, tokens, audit, sweeper, preapprovals },
     worker,
     async start() {
       const configHash = createHash('sha256').update(readFileSync(loaded.path)).digest('hex');

@@ -14,6 +14,7 @@ import type { ConnectorType } from '../connectors/connector.ts';
 import type { Profile } from '../core/profile.ts';
 import { parseDuration } from '../core/duration.ts';
 import { KeyshiftError } from '../core/errors.ts';
+import { onCallConfigProblems } from '../integrations/rotation/rotation-schema.ts';
 
 export class ConfigError extends KeyshiftError {
   constructor(readonly problems: string[]) {
@@ -82,6 +83,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const config = parsed.data;
   const baseDir = dirname(file);
   const warnings: string[] = [];
+  if (config.oncall) {
+    for (const p of onCallConfigProblems(config.oncall)) {
+      const path = p.path;
+      problems.push(`${locate(path)}: ${path.join('.')}: ${p.message}`);
+    }
+  }
 
   for (const [key, value] of walk(raw)) {
     const last = key[key.length - 1];
@@ -137,8 +144,21 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     const extendTotal = p.extend ? seconds(p.extend.max_total, 'extend', 'max_total') : 0;
     if (p.extend && extendTotal < maxSeconds) problems.push(`${here('extend', 'max_total')}: max_total ${p.extend.max_total} is shorter than duration.max ${p.duration.max}`);
     const onCall = p.approval.auto_approve?.on_call;
-    if (onCall?.pagerduty_schedule && !config.integrations.pagerduty) {
-      warnings.push(`${here('approval', 'auto_approve', 'on_call')}: on-call auto-approval names a PagerDuty schedule but integrations.pagerduty is not configured; requests will need approval`);
+    if (onCall?.pagerduty_schedule) {
+      warnings.push(`${here('approval', 'auto_approve', 'on_call')}: on-call auto-approval from PagerDuty is not built yet; requests will need approval`);
+    }
+    if (onCall?.schedule && !config.oncall?.schedules[onCall.schedule]) {
+      problems.push(`${here('approval', 'auto_approve', 'on_call', 'schedule')}: no on-call schedule named ${JSON.stringify(onCall.schedule)} (defined under oncall.schedules: ${Object.keys(config.oncall?.schedules ?? {}).join(', ') || 'none'})`);
+    }
+    if (onCall?.schedule && config.oncall?.schedules[onCall.schedule]) {
+      const levels = config.oncall.schedules[onCall.schedule]!.levels.length;
+      for (const l of onCall.levels) if (l > levels) problems.push(`${here('approval', 'auto_approve', 'on_call', 'levels')}: schedule ${onCall.schedule} has ${levels} level(s); there is no level ${l}`);
+    }
+    if (p.end_on.includes('shift_end') && !onCall) {
+      problems.push(`${here('end_on')}: shift_end needs approval.auto_approve.on_call to name the schedule whose shifts end the grant`);
+    }
+    for (const c of p.end_on.filter((c) => c !== 'shift_end')) {
+      warnings.push(`${here('end_on')}: ${c} needs ${c === 'incident_resolved' ? 'an incident source (PagerDuty)' : 'a ticket source (Jira)'}, which is not built yet; it is not enforced`);
     }
     p.approval.rules.forEach((rule, i) => {
       const eligible = config.identity.users.filter((u) => rule.approvers.some((s) => s === '*' || (s.startsWith('group:') ? u.groups.includes(s.slice(6)) : s.toLowerCase() === u.email.toLowerCase())));
@@ -157,13 +177,17 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       requesters: p.requesters,
       requires: p.requires,
       approvalRules: p.approval.rules,
-      autoApproveOnCall: onCall ? { source: onCall.pagerduty_schedule ? 'pagerduty' : 'rotation', schedule: (onCall.pagerduty_schedule ?? onCall.schedule)! } : null,
+      reason: { minLength: p.reason.min_length, pattern: p.reason.pattern ?? null },
+      ticketPattern: p.ticket.pattern ?? null,
+      incidentPattern: p.incident.pattern ?? null,
+      allowOverlap: p.approval.allow_overlap,
+      denialsRequired: p.approval.denials_required,
+      autoApproveOnCall: onCall ? { source: onCall.pagerduty_schedule ? 'pagerduty' : 'rotation', schedule: (onCall.pagerduty_schedule ?? onCall.schedule)!, levels: onCall.levels } : null,
       requestTtlSeconds: seconds(p.request_ttl, 'request_ttl'),
-      extend: p.extend ? { maxTimes: p.extend.max_times, maxTotalSeconds: extendTotal } : null,
+      extend: p.extend ? { maxTimes: p.extend.max_times, maxTotalSeconds: extendTotal, afterElapsedPercent: Number(p.extend.after_elapsed.slice(0, -1)), approval: p.extend.approval } : null,
       breakGlass: { allowed: p.break_glass.allowed, reviewWithinSeconds: seconds(p.break_glass.review_within, 'break_glass', 'review_within') },
       endOn: p.end_on,
     });
-    if (p.end_on.length) warnings.push(`${here('end_on')}: end_on conditions are accepted but not enforced by this version (they need incident/ticket sources)`);
   }
 
   if (config.identity.oidc) warnings.push(`${locate(['identity', 'oidc'])}: identity.oidc: OIDC login is not implemented in this version; only API tokens authenticate`);

@@ -5,10 +5,22 @@
  */
 import { z } from 'zod';
 import { CONNECTOR_TYPES } from '../connectors/connector.ts';
+import { OnCallConfigSchema } from '../integrations/rotation/rotation-schema.ts';
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const name = (what: string) => z.string().regex(NAME, `${what} names use a-z, 0-9, - and _ (up to 63 characters)`);
 const duration = z.string().regex(/^(\d{1,7}[smhd])+$/, 'write durations like 90s, 30m, 2h or 1h30m');
+const regex = z.string().max(500).refine(
+  (s) => {
+    try {
+      new RegExp(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not a valid regular expression' },
+);
 const email = z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address');
 /** `group:NAME`, an email, or `*` (everyone in the directory). */
 const subjectSpec = z.string().refine((s) => s === '*' || /^group:[A-Za-z0-9_.-]+$/.test(s) || /^[^\s@]+@[^\s@]+$/.test(s), {
@@ -54,13 +66,22 @@ export const ProfileSchema = z
     duration: z.object({ default: duration, max: duration }).strict(),
     requesters: z.array(subjectSpec).min(1),
     requires: z.array(z.enum(['reason', 'ticket', 'incident'])).default([]),
+    reason: z.object({ min_length: z.number().int().min(0).max(1000).default(0), pattern: regex.optional() }).strict().default({ min_length: 0 }),
+    ticket: z.object({ pattern: regex.optional() }).strict().default({}),
+    incident: z.object({ pattern: regex.optional() }).strict().default({}),
     approval: z
       .object({
         rules: z.array(ApprovalRuleSchema).default([]),
+        allow_overlap: z.boolean().default(false),
+        denials_required: z.number().int().min(1).max(10).default(1),
         auto_approve: z
           .object({
             on_call: z
-              .object({ pagerduty_schedule: z.string().min(1).optional(), schedule: z.string().min(1).optional() })
+              .object({
+                pagerduty_schedule: z.string().min(1).optional(),
+                schedule: z.string().min(1).optional(),
+                levels: z.array(z.number().int().min(1).max(10)).min(1).default([1]),
+              })
               .strict()
               .refine((o) => Boolean(o.pagerduty_schedule) !== Boolean(o.schedule), { message: 'name exactly one of pagerduty_schedule or schedule' })
               .optional(),
@@ -69,9 +90,17 @@ export const ProfileSchema = z
           .optional(),
       })
       .strict()
-      .default({ rules: [] }),
+      .default({ rules: [], allow_overlap: false, denials_required: 1 }),
     request_ttl: duration.default('30m'),
-    extend: z.object({ max_times: z.number().int().min(0).max(100), max_total: duration }).strict().optional(),
+    extend: z
+      .object({
+        max_times: z.number().int().min(0).max(100),
+        max_total: duration,
+        after_elapsed: z.string().regex(/^(100|[1-9]?\d)%$/, 'write a share like 50%').default('0%'),
+        approval: z.enum(['same', 'none']).default('same'),
+      })
+      .strict()
+      .optional(),
     break_glass: z.object({ allowed: z.boolean().default(false), review_within: duration.default('24h') }).strict().default({ allowed: false, review_within: '24h' }),
     end_on: z.array(z.enum(['incident_resolved', 'ticket_closed', 'shift_end'])).default([]),
   })
@@ -100,6 +129,8 @@ export const ConfigSchema = z
     profiles: z.record(name('profile'), ProfileSchema).default({}),
     integrations: IntegrationsSchema.default({}),
     audit: AuditSchema.default({ sinks: [] }),
+    /** Built-in on-call rotations (docs/oncall.md). */
+    oncall: OnCallConfigSchema.optional(),
   })
   .strict();
 

@@ -76,7 +76,9 @@ export function createGrantService(deps: CoreDeps) {
     const g = await store.read.getGrant(grantId);
     if (!g || g.state !== 'activating') return g!;
     const activatedAt = clock.now();
-    const endsAt = addSeconds(activatedAt, g.duration_seconds);
+    let endsAt = addSeconds(activatedAt, g.duration_seconds);
+    const shiftEnd = await shiftEndFor(g, activatedAt);
+    if (shiftEnd && shiftEnd < endsAt) endsAt = shiftEnd;
     let state: Record<string, unknown>;
     try {
       state = await deps.connector(g.connector).grant(contextFor(g, endsAt));
@@ -104,7 +106,13 @@ export function createGrantService(deps: CoreDeps) {
         action: 'grant.activated',
         actor: 'system:activator',
         ...auditBase(g),
-        details: { activated_at: activatedAt.toISOString(), ends_at: endsAt.toISOString(), duration: formatDuration(g.duration_seconds), break_glass: g.break_glass },
+        details: {
+          activated_at: activatedAt.toISOString(),
+          ends_at: endsAt.toISOString(),
+          duration: formatDuration(g.duration_seconds),
+          break_glass: g.break_glass,
+          ...(endsAt.getTime() < activatedAt.getTime() + g.duration_seconds * 1000 ? { capped_by: 'shift_end' } : {}),
+        },
       });
       return (await tx.getGrant(g.id))!;
     });
@@ -112,6 +120,15 @@ export function createGrantService(deps: CoreDeps) {
     const cur = (await store.read.getGrant(g.id))!;
     if (cur.state === 'revoking') return attemptRevoke(cur.id);
     return cur;
+  }
+
+  /** For `end_on: [shift_end]`: when the grantee's on-call shift ends, if they are on call. */
+  async function shiftEndFor(g: Grant, at: Date): Promise<Date | null> {
+    const profile = deps.profiles.get(g.profile);
+    const auto = profile?.autoApproveOnCall;
+    if (!profile?.endOn.includes('shift_end') || !auto) return null;
+    const check = await deps.onCall?.get(auto.source)?.check(g.grantee, auto.schedule, auto.levels, at).catch(() => null);
+    return check?.onCall && check.shiftEndsAt ? check.shiftEndsAt : null;
   }
 
   function visibleGrant(g: Grant | null, who: Principal, id: string): Grant {
@@ -170,21 +187,17 @@ export function createGrantService(deps: CoreDeps) {
     });
   }
 
-  async function extend(who: Principal, id: string, bySeconds: number, reason: string | null): Promise<{ grant: Grant; credentials: CredentialsResult | null }> {
+  /**
+   * Applies an approved extension (limits were checked when it was requested): moves the
+   * deadline at the target first, then on the grant with `grant.extended`. The SSH
+   * connector re-issues the certificate; those credentials are returned to the grantee.
+   */
+  async function applyExtension(id: string, bySeconds: number, actor: string, reason: string | null, requestId: string | null): Promise<Grant & { reissued?: CredentialsResult }> {
     return withCredentialLock(id, async () => {
-      const g = ownActive(await get(who, id), who, id, 'extend');
-      const profile = deps.profiles.get(g.profile);
-      if (!profile?.extend) throw policyDenied(`profile ${g.profile} does not allow extensions`);
-      if (g.extensions >= profile.extend.maxTimes) {
-        throw policyDenied(`grant ${id} has been extended ${g.extensions} times; ${g.profile} allows ${profile.extend.maxTimes}`);
-      }
+      const g = await store.read.getGrant(id);
+      if (!g) throw notFound('grant', id);
+      if (g.state !== 'active' || (g.ends_at && g.ends_at <= clock.now().toISOString())) throw conflict(`grant ${id} is no longer active; nothing was extended`);
       const newEnd = addSeconds(new Date(g.ends_at!), bySeconds);
-      const total = (newEnd.getTime() - Date.parse(g.activated_at!)) / 1000;
-      if (total > profile.extend.maxTotalSeconds) {
-        throw policyDenied(
-          `extending by ${formatDuration(bySeconds)} would make grant ${id} last ${formatDuration(total)}; ${g.profile} allows at most ${formatDuration(profile.extend.maxTotalSeconds)} in total`,
-        );
-      }
       const result = await deps.connector(g.connector).extend(contextFor(g, newEnd));
       const updated = await commit(async (tx, audit) => {
         const cur = await tx.getGrant(id);
@@ -192,20 +205,59 @@ export function createGrantService(deps: CoreDeps) {
         await tx.updateGrant(id, { ends_at: newEnd.toISOString(), extensions: cur.extensions + 1, connector_state: result.credentials?.state ?? result.state });
         await audit({
           action: 'grant.extended',
-          actor: who.email,
+          actor,
           ...auditBase(g),
           reason,
-          details: { by: formatDuration(bySeconds), previous_ends_at: g.ends_at, ends_at: newEnd.toISOString(), extension: cur.extensions + 1 },
+          details: { by: formatDuration(bySeconds), previous_ends_at: g.ends_at, ends_at: newEnd.toISOString(), extension: cur.extensions + 1, extension_request: requestId },
         });
         if (result.credentials) {
-          await audit({ action: 'grant.credentials_issued', actor: who.email, ...auditBase(g), details: { kind: result.credentials.kind, expires_at: result.credentials.expires_at, via: 'extend', ...result.credentials.audit } });
+          await audit({ action: 'grant.credentials_issued', actor: g.grantee, ...auditBase(g), details: { kind: result.credentials.kind, expires_at: result.credentials.expires_at, via: 'extend', ...result.credentials.audit } });
         }
         return (await tx.getGrant(id))!;
       });
       if (!updated) throw conflict(`grant ${id} changed while it was being extended (expired or ended); nothing was extended`);
       const c = result.credentials;
-      return { grant: updated, credentials: c ? { grant_id: id, kind: c.kind, expires_at: c.expires_at, credentials: c.secret } : null };
+      return c ? { ...updated, reissued: { grant_id: id, kind: c.kind, expires_at: c.expires_at, credentials: c.secret } } : updated;
     });
+  }
+
+  /** An approver (not the grantee) acknowledges a break-glass grant: `break_glass.reviewed`. */
+  async function review(who: Principal, id: string, comment: string | null): Promise<Grant> {
+    const g = await get(who, id);
+    const profile = deps.profiles.get(g.profile);
+    if (g.grantee === who.email) throw policyDenied(`you cannot review your own break-glass use (${id})`);
+    if (!who.admin && !(profile && isEligibleApprover(profile, who))) throw notFound('grant', id);
+    if (!g.break_glass) throw conflict(`grant ${id} was not a break-glass grant`);
+    return commit(async (tx, audit) => {
+      const cur = (await tx.getGrant(id))!;
+      if (cur.reviewed_at) throw conflict(`grant ${id} was reviewed by ${cur.reviewed_by} at ${cur.reviewed_at}`);
+      const now = clock.now().toISOString();
+      await tx.updateGrant(id, { reviewed_at: now, reviewed_by: who.email, review_comment: comment });
+      await audit({ action: 'break_glass.reviewed', actor: who.email, ...auditBase(cur), reason: comment, details: { review_due_at: cur.review_due_at, overdue: cur.review_due_at !== null && cur.review_due_at < now } });
+      return (await tx.getGrant(id))!;
+    });
+  }
+
+  /** Open break-glass review items the caller may acknowledge (admins: all). */
+  async function reviews(who: Principal): Promise<Grant[]> {
+    const open = await store.read.listGrants({ unreviewedBreakGlass: true });
+    return open.filter((g) => g.grantee !== who.email && (who.admin || (deps.profiles.get(g.profile) !== undefined && isEligibleApprover(deps.profiles.get(g.profile)!, who))));
+  }
+
+  /**
+   * Ends live grants whose incident resolved or ticket closed, where their profile asks
+   * for it (`end_on`). Called by the incident/ticket sources; returns the grants ended.
+   */
+  async function endFor(what: { incident?: string; ticket?: string }, actor: string): Promise<Grant[]> {
+    const condition = what.incident ? 'incident_resolved' : 'ticket_closed';
+    const live = await store.read.listGrants({ states: ['active', 'activating'], incident: what.incident, ticket: what.ticket });
+    const ended: Grant[] = [];
+    for (const g of live) {
+      if (!deps.profiles.get(g.profile)?.endOn.includes(condition)) continue;
+      const reason = what.incident ? `incident ${what.incident} resolved` : `ticket ${what.ticket} closed`;
+      ended.push(await end(g.id, 'revoked', actor, reason).catch(async () => (await store.read.getGrant(g.id))!));
+    }
+    return ended;
   }
 
   /**
@@ -326,7 +378,7 @@ export function createGrantService(deps: CoreDeps) {
     return grants.map((g) => g.connector_state);
   }
 
-  return { activate, get, issueCredentials, extend, end, release, revoke, attemptRevoke, claimExpired, dueRetries, list, revocationStates, isEnded: (g: Grant) => ENDED_GRANT_STATES.includes(g.state) };
+  return { activate, get, issueCredentials, applyExtension, review, reviews, endFor, end, release, revoke, attemptRevoke, claimExpired, dueRetries, list, revocationStates, isEnded: (g: Grant) => ENDED_GRANT_STATES.includes(g.state) };
 }
 
 export type GrantService = ReturnType<typeof createGrantService>;

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
  * the strings sorts by creation time; within one millisecond a process-local counter keeps
  * them monotonic. See docs/adr/0002-ids.md.
  */
-export type IdPrefix = 'req' | 'grt' | 'evt' | 'tok' | 'rvw' | 'obx';
+export type IdPrefix = 'req' | 'grt' | 'evt' | 'tok' | 'pre';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 let lastTime = -1;
@@ -34,7 +34,7 @@ export function newId(prefix: IdPrefix, nowMs: number = Date.now()): string {
   return `${prefix}_${encode(BigInt(nowMs), 10)}${encode(random, 16)}`;
 }
 
-const ID_PATTERN = /^(req|grt|evt|tok|rvw|obx)_[0-9A-HJKMNP-TV-Z]{26}$/;
+const ID_PATTERN = /^(req|grt|evt|tok|pre)_[0-9A-HJKMNP-TV-Z]{26}$/;
 
 export function isId(prefix: IdPrefix, value: unknown): value is string {
   return typeof value === 'string' && ID_PATTERN.test(value) && value.startsWith(prefix + '_');

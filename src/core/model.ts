@@ -16,6 +16,8 @@ export type GrantEnding = 'expired' | 'revoked' | 'released';
 
 export interface Approval {
   approver: string;
+  /** A recorded approval or denial (denials end the request once `denials_required` is reached). */
+  decision: 'approve' | 'deny';
   comment: string | null;
   /** Index of the approval rule this approval counts for, null when it counts for none. */
   rule: number | null;
@@ -42,6 +44,9 @@ export interface AccessRequest {
   /** Why it was approved or denied: rule names, on-call checks, who counted. */
   decision_reasons: string[];
   grant_id: string | null;
+  /** `grant`: a new grant; `extension`: more time on `extends_grant_id` (same approval as the original). */
+  kind: 'grant' | 'extension';
+  extends_grant_id: string | null;
   approvals: Approval[];
 }
 
@@ -68,6 +73,7 @@ export interface Grant {
   review_due_at: string | null;
   reviewed_at: string | null;
   reviewed_by: string | null;
+  review_comment: string | null;
   revoke_attempts: number;
   next_attempt_at: string | null;
   last_error: string | null;
@@ -78,6 +84,7 @@ export interface Grant {
 export const AUDIT_ACTIONS = [
   'request.created',
   'request.approval_added', // one approval counted, more needed (addition to PRODUCT.md's list)
+  'request.denial_added', // one denial recorded, more needed to end it (addition)
   'request.approved',
   'request.denied',
   'request.cancelled',
@@ -92,6 +99,8 @@ export const AUDIT_ACTIONS = [
   'grant.revoke_failed',
   'break_glass.activated',
   'break_glass.reviewed',
+  'preapproval.created', // an approver pre-approved a user for a window (addition)
+  'preapproval.revoked', // (addition)
   'auth.login',
   'auth.token_created',
   'config.loaded',
@@ -142,6 +151,20 @@ export interface ApiToken {
   expires_at: string | null;
   revoked_at: string | null;
   last_used_at: string | null;
+}
+
+/** An approver's standing approval of one user for one profile during a window. */
+export interface PreApproval {
+  id: string;
+  profile: string;
+  user: string;
+  starts_at: string;
+  ends_at: string;
+  created_by: string;
+  created_at: string;
+  reason: string | null;
+  revoked_at: string | null;
+  revoked_by: string | null;
 }
 
 /** The caller, as resolved by authentication. */

@@ -34,7 +34,8 @@ export interface ApprovalTally {
  * matters (a greedy pass would strand a DBA-and-security person on the wrong rule).
  * The requester never counts, whatever groups they are in.
  */
-export function tallyApprovals(rules: ApprovalRule[], approvers: Approver[], requester: string): ApprovalTally {
+export function tallyApprovals(rules: ApprovalRule[], approvers: Approver[], requester: string, allowOverlap = false): ApprovalTally {
+  if (allowOverlap) return tallyOverlapping(rules, approvers, requester);
   const seats: number[] = rules.flatMap((r, i) => Array.from({ length: r.count }, () => i));
   const seatHolder: (string | null)[] = seats.map(() => null);
   const people = approvers.filter((a) => a.email.toLowerCase() !== requester.toLowerCase());
@@ -66,6 +67,17 @@ export function tallyApprovals(rules: ApprovalRule[], approvers: Approver[], req
   return { satisfied: statuses.every((s) => s.met), rules: statuses, assignment };
 }
 
+/** With `allow_overlap`, each rule counts every eligible approver independently. */
+function tallyOverlapping(rules: ApprovalRule[], approvers: Approver[], requester: string): ApprovalTally {
+  const people = approvers.filter((a) => a.email.toLowerCase() !== requester.toLowerCase());
+  const statuses = rules.map((r, i) => {
+    const counted = people.filter((p) => matchesAny(r.approvers, p)).map((p) => p.email).slice(0, r.count);
+    return { index: i, approvers: r.approvers, count: r.count, counted, met: counted.length >= r.count };
+  });
+  const assignment = new Map<string, number | null>(approvers.map((a) => [a.email, statuses.find((s) => s.counted.includes(a.email))?.index ?? null]));
+  return { satisfied: statuses.every((s) => s.met), rules: statuses, assignment };
+}
+
 export function describeRule(rule: ApprovalRule, index: number): string {
   return `rule ${index + 1} (${rule.count} of ${rule.approvers.join(', ')})`;
 }
@@ -88,18 +100,51 @@ export type Outcome = 'auto_approve' | 'needs_approval' | 'break_glass' | 'denie
 export interface Decision {
   outcome: Outcome;
   reasons: string[];
+  /** Pre-approvals that approve this request, as approvals by their authors. */
+  preApprovedBy: Approver[];
+}
+
+/** What was looked up through the ports before deciding (so this stays pure). */
+export interface PolicyFacts {
+  onCall: { onCall: boolean; detail: string } | null;
+  /** Active pre-approval windows for this user and profile. */
+  preApprovals: Array<{ approver: Approver; until: string; id: string }>;
+  /** Ticket / incident source answers; null when no source is configured. */
+  ticket: { exists: boolean; open: boolean; detail: string } | null;
+  incident: { exists: boolean; open: boolean; detail: string } | null;
+}
+
+export const NO_FACTS: PolicyFacts = { onCall: null, preApprovals: [], ticket: null, incident: null };
+
+/** Format and requirement checks that need no source; every failure is named. */
+export function checkRequirements(profile: Profile, input: RequestInputForPolicy): string[] {
+  const problems: string[] = [];
+  for (const req of profile.requires) {
+    const value = req === 'reason' ? input.reason : req === 'ticket' ? input.ticket : input.incident;
+    if (!value) problems.push(`${profile.name} requires ${req === 'incident' ? 'an incident' : `a ${req}`} (--${req})`);
+  }
+  if (input.reason) {
+    if (input.reason.trim().length < profile.reason.minLength) {
+      problems.push(`the reason must be at least ${profile.reason.minLength} characters (got ${input.reason.trim().length})`);
+    }
+    if (profile.reason.pattern && !new RegExp(profile.reason.pattern).test(input.reason)) {
+      problems.push(`the reason must match ${profile.reason.pattern}`);
+    }
+  }
+  if (input.ticket && profile.ticketPattern && !new RegExp(profile.ticketPattern).test(input.ticket)) {
+    problems.push(`ticket ${JSON.stringify(input.ticket)} does not match ${profile.ticketPattern}`);
+  }
+  if (input.incident && profile.incidentPattern && !new RegExp(profile.incidentPattern).test(input.incident)) {
+    problems.push(`incident ${JSON.stringify(input.incident)} does not match ${profile.incidentPattern}`);
+  }
+  return problems;
 }
 
 /**
- * Whether a request may be made at all, and how it will be decided. On-call status is
- * passed in (already looked up through the OnCallSource port) so this stays pure.
+ * Whether a request may be made at all, and how it will be decided. On-call status,
+ * pre-approvals and ticket/incident state are passed in (looked up through the ports).
  */
-export function decideRequest(
-  profile: Profile,
-  user: Approver,
-  input: RequestInputForPolicy,
-  onCall: { onCall: boolean; detail: string } | null,
-): Decision {
+export function decideRequest(profile: Profile, user: Approver, input: RequestInputForPolicy, facts: PolicyFacts = NO_FACTS): Decision {
   const denied: string[] = [];
   if (!matchesAny(profile.requesters, user)) {
     denied.push(`${user.email} is not among the requesters of ${profile.name} (${profile.requesters.join(', ')})`);
@@ -107,28 +152,44 @@ export function decideRequest(
   if (input.durationSeconds > profile.maxSeconds) {
     denied.push(`${formatDuration(input.durationSeconds)} is longer than ${profile.name}'s maximum of ${formatDuration(profile.maxSeconds)}`);
   }
-  for (const req of profile.requires) {
-    const value = req === 'reason' ? input.reason : req === 'ticket' ? input.ticket : input.incident;
-    if (!value) denied.push(`${profile.name} requires ${req === 'incident' ? 'an incident' : `a ${req}`} (--${req})`);
+  denied.push(...checkRequirements(profile, input));
+  for (const [what, value, fact] of [['ticket', input.ticket, facts.ticket], ['incident', input.incident, facts.incident]] as const) {
+    if (value && fact) {
+      if (!fact.exists) denied.push(`${what} ${value} was not found (${fact.detail})`);
+      else if (!fact.open) denied.push(`${what} ${value} is ${what === 'incident' ? 'resolved' : 'closed'} (${fact.detail})`);
+    }
   }
   if (input.breakGlass) {
     if (!profile.breakGlass.allowed) denied.push(`${profile.name} does not allow break-glass`);
     if (!input.reason) denied.push('break-glass requires a reason (--reason)');
   }
-  if (denied.length > 0) return { outcome: 'denied', reasons: denied };
+  const none: Approver[] = [];
+  if (denied.length > 0) return { outcome: 'denied', reasons: denied, preApprovedBy: none };
 
   if (input.breakGlass) {
-    return { outcome: 'break_glass', reasons: [`break-glass by ${user.email}: approval skipped, review due within ${formatDuration(profile.breakGlass.reviewWithinSeconds)}`] };
+    return { outcome: 'break_glass', reasons: [`break-glass by ${user.email}: approval skipped, review due within ${formatDuration(profile.breakGlass.reviewWithinSeconds)}`], preApprovedBy: none };
   }
   if (profile.approvalRules.length === 0) {
-    return { outcome: 'auto_approve', reasons: [`${profile.name} requires no approval`] };
+    return { outcome: 'auto_approve', reasons: [`${profile.name} requires no approval`], preApprovedBy: none };
   }
-  if (profile.autoApproveOnCall && onCall?.onCall) {
-    return { outcome: 'auto_approve', reasons: [`auto-approved: ${onCall.detail}`] };
+  if (profile.autoApproveOnCall && facts.onCall?.onCall) {
+    return { outcome: 'auto_approve', reasons: [`auto-approved: ${facts.onCall.detail}`], preApprovedBy: none };
+  }
+  const pre = facts.preApprovals.filter((p) => p.approver.email.toLowerCase() !== user.email.toLowerCase());
+  if (pre.length) {
+    const tally = tallyApprovals(profile.approvalRules, pre.map((p) => p.approver), user.email, profile.allowOverlap);
+    if (tally.satisfied) {
+      return {
+        outcome: 'auto_approve',
+        reasons: pre.map((p) => `pre-approved by ${p.approver.email} until ${p.until} (${p.id})`),
+        preApprovedBy: pre.map((p) => p.approver),
+      };
+    }
   }
   const reasons = profile.approvalRules.map((r, i) => `needs ${describeRule(r, i)}`);
-  if (profile.autoApproveOnCall && onCall) reasons.unshift(`not auto-approved: ${onCall.detail}`);
-  return { outcome: 'needs_approval', reasons };
+  if (profile.autoApproveOnCall && facts.onCall) reasons.unshift(`not auto-approved: ${facts.onCall.detail}`);
+  if (pre.length) reasons.push(`pre-approvals by ${pre.map((p) => p.approver.email).join(', ')} count as approvals but do not meet every rule`);
+  return { outcome: 'needs_approval', reasons, preApprovedBy: pre.map((p) => p.approver) };
 }
 
 /** Approvers who could satisfy each rule, for explain and for notifications. */

@@ -1,4 +1,4 @@
-import type { AccessRequest, Approval, AuditEvent, Grant, ApiToken, RequestState, GrantState } from './model.ts';
+import type { AccessRequest, Approval, AuditEvent, Grant, ApiToken, PreApproval, RequestState, GrantState } from './model.ts';
 
 /**
  * Ports: what core needs from the outside, as interfaces. Storage, connectors and
@@ -70,6 +70,10 @@ export interface GrantFilter {
   grantee?: string;
   profile?: string;
   connector?: string;
+  incident?: string;
+  ticket?: string;
+  /** Break-glass grants not yet reviewed. */
+  unreviewedBreakGlass?: boolean;
   /** Only grants whose ends_at is after this time. */
   endsAfter?: string;
   /** Only grants whose ends_at is at or before this time. */
@@ -105,6 +109,8 @@ export interface StoreReader {
   auditHeadRow(): Promise<{ seq: number; hash: string }>;
   tokenByHash(hash: string): Promise<(ApiToken & { token_hash: string }) | null>;
   countGrantsByState(): Promise<Record<string, number>>;
+  listPreApprovals(f: { user?: string; profile?: string; activeAt?: string; includeRevoked?: boolean }): Promise<PreApproval[]>;
+  getPreApproval(id: string): Promise<PreApproval | null>;
 }
 
 /**
@@ -120,6 +126,8 @@ export interface StoreTx extends StoreReader {
   insertAuditEvent(e: AuditEvent): Promise<void>;
   setAuditHead(seq: number, hash: string): Promise<void>;
   insertToken(t: ApiToken & { token_hash: string }): Promise<void>;
+  insertPreApproval(p: PreApproval): Promise<void>;
+  revokePreApproval(id: string, at: string, by: string): Promise<void>;
   revokeToken(id: string, at: string): Promise<void>;
   /** Leader lease: true when `holder` holds `name` until `until` after the call. */
   acquireLease(name: string, holder: string, now: string, until: string): Promise<boolean>;
@@ -136,12 +144,41 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** Who is on call now, for auto-approval (built-in rotations, PagerDuty…). */
-export interface OnCallSource {
-  isOnCall(user: string, schedule: string, at: Date): Promise<{ onCall: boolean; detail: string }>;
+/** The answer of an on-call source, with the facts it was based on (kept in the audit). */
+export interface OnCallCheck {
+  onCall: boolean;
+  /** Human sentence: "alice@example.com is on call for primary (level 1, weekly rotation) until …". */
+  detail: string;
+  /** When the user's current shift ends (for `end_on: shift_end`); null when not on call. */
+  shiftEndsAt: Date | null;
 }
 
-/** Notifications leave after commit; a failure never undoes a state change. */
+/** Who is on call now, for auto-approval (built-in rotations, PagerDuty…). */
+export interface OnCallSource {
+  /**
+   * Is `user` on call at `at` for `schedule` at one of `levels` (1 = first escalation
+   * level)? Throws KeyshiftError NOT_FOUND for an unknown schedule; never throws for
+   * "not on call".
+   */
+  check(user: string, schedule: string, levels: number[], at: Date): Promise<OnCallCheck>;
+}
+
+/**
+ * Notifications (Slack, email…) are delivered from the committed audit log by a cursor,
+ * at least once, retried until they succeed; a failure never undoes a state change.
+ * `recipients` are the users who should act (approvers of a pending request…).
+ */
 export interface Notifier {
-  notify(event: AuditEvent): Promise<void>;
+  readonly name: string;
+  notify(event: AuditEvent, recipients: string[]): Promise<void>;
+}
+
+/** Validates ticket references (Jira…): exists, not closed. */
+export interface TicketSource {
+  check(ticket: string): Promise<{ exists: boolean; open: boolean; detail: string }>;
+}
+
+/** Validates incident references (PagerDuty…): exists, still open. */
+export interface IncidentSource {
+  check(incident: string): Promise<{ exists: boolean; open: boolean; detail: string }>;
 }

@@ -22,13 +22,29 @@ export interface Profile {
   /** `group:NAME`, an email, or `*` for every known user. */
   requesters: string[];
   requires: Requirement[];
+  /** Reason rules: minimum length, and a pattern it must match (e.g. an incident key). */
+  reason: { minLength: number; pattern: string | null };
+  /** Format of ticket / incident references (checked before any source is asked). */
+  ticketPattern: string | null;
+  incidentPattern: string | null;
   approvalRules: ApprovalRule[];
-  /** On-call auto-approval: names the schedule to ask the on-call source about. */
-  autoApproveOnCall: { source: string; schedule: string } | null;
+  /** When true, one person's approval counts for every rule they are eligible for. */
+  allowOverlap: boolean;
+  /** Denials needed to end a request (1: a single deny ends it). */
+  denialsRequired: number;
+  /** On-call auto-approval: which source, schedule and escalation levels. */
+  autoApproveOnCall: { source: 'rotation' | 'pagerduty'; schedule: string; levels: number[] } | null;
   requestTtlSeconds: number;
-  extend: { maxTimes: number; maxTotalSeconds: number } | null;
+  extend: {
+    maxTimes: number;
+    maxTotalSeconds: number;
+    /** An extension may be asked for only once this share (0–100) of the grant has elapsed. */
+    afterElapsedPercent: number;
+    /** `same`: an extension needs the same approval as the original (unless auto-approved); `none`: the grantee extends alone. */
+    approval: 'same' | 'none';
+  } | null;
   breakGlass: { allowed: boolean; reviewWithinSeconds: number };
-  endOn: string[];
+  endOn: Array<'incident_resolved' | 'ticket_closed' | 'shift_end'>;
 }
 
 /** The identity directory: who exists and which groups they are in. */
@@ -36,6 +52,8 @@ export interface Directory {
   lookup(email: string): { email: string; groups: string[]; admin: boolean } | null;
   /** Every known user matching a `group:NAME` / email / `*` spec. */
   members(spec: string): string[];
+  /** Every known user (for the policy matrix). */
+  all(): Array<{ email: string; groups: string[] }>;
 }
 
 export function matchesSpec(spec: string, user: { email: string; groups: string[] }): boolean {

@@ -6,7 +6,7 @@
  */
 import type { CoreDeps } from './deps.ts';
 import type { AccessRequest, AuditEvent, AuditInput, Grant, Principal } from './model.ts';
-import type { StoreTx } from './ports.ts';
+import type { IncidentSource, StoreTx, TicketSource } from './ports.ts';
 import type { Profile } from './profile.ts';
 import type { GrantService } from './grant-service.ts';
 import { appendAudit } from './audit-log.ts';
@@ -14,7 +14,9 @@ import { KeyshiftError, conflict, invalidInput, notFound, policyDenied } from '.
 import { addSeconds } from './clock.ts';
 import { newId } from './ids.ts';
 import { formatDuration } from './duration.ts';
-import { decideRequest, describeRule, isEligibleApprover, tallyApprovals } from './policy-engine.ts';
+import { decideRequest, describeRule, eligibleApprovers, isEligibleApprover, tallyApprovals } from './policy-engine.ts';
+import type { Decision, PolicyFacts } from './policy-engine.ts';
+import { matchesAny } from './profile.ts';
 
 export interface NewRequestInput {
   profile: string;
@@ -97,6 +99,7 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       review_due_at: r.break_glass ? addSeconds(now, profile.breakGlass.reviewWithinSeconds).toISOString() : null,
       reviewed_at: null,
       reviewed_by: null,
+      review_comment: null,
       revoke_attempts: 0,
       next_attempt_at: null,
       last_error: null,
@@ -111,22 +114,70 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
   }
 
   async function finish(requestId: string, grantId: string | null): Promise<RequestOutcome> {
+    const r = (await store.read.getRequest(requestId))!;
+    if (r.kind === 'extension' && r.state === 'approved' && r.extends_grant_id) {
+      // The approval is committed; apply it at the target and on the grant now.
+      const grant = await grants.applyExtension(r.extends_grant_id, r.duration_seconds, r.decided_by ?? r.requester, r.reason, r.id).catch(async (e: unknown) => {
+        deps.log('warn', 'approved extension could not be applied', { request: r.id, error: e instanceof Error ? e.message : String(e) });
+        return store.read.getGrant(r.extends_grant_id!);
+      });
+      return { request: (await store.read.getRequest(requestId))!, grant: grant ?? null };
+    }
     const grant = grantId ? await grants.activate(grantId) : null;
-    return { request: (await store.read.getRequest(requestId))!, grant };
+    return { request: r, grant };
+  }
+
+  /** Looks up what the policy needs from outside (on-call, pre-approvals, ticket, incident). */
+  async function gatherFacts(profile: Profile, who: { email: string }, input: { ticket: string | null; incident: string | null; breakGlass: boolean }): Promise<PolicyFacts> {
+    const now = clock.now();
+    let onCall: PolicyFacts['onCall'] = null;
+    const auto = profile.autoApproveOnCall;
+    if (auto && !input.breakGlass) {
+      const source = deps.onCall?.get(auto.source);
+      onCall = source
+        ? await source.check(who.email, auto.schedule, auto.levels, now).catch((e: unknown) => ({ onCall: false, detail: `on-call check failed (${e instanceof Error ? e.message : String(e)}); approval is needed`, shiftEndsAt: null }))
+        : { onCall: false, detail: `on-call source ${auto.source} is not configured; approval is needed` };
+    }
+    const pre = await store.read.listPreApprovals({ user: who.email, profile: profile.name, activeAt: now.toISOString() });
+    const preApprovals = pre
+      .map((p) => ({ p, approver: deps.directory.lookup(p.created_by) }))
+      .filter((x) => x.approver !== null)
+      .map(({ p, approver }) => ({ approver: { email: approver!.email, groups: approver!.groups }, until: p.ends_at, id: p.id }));
+    const lookup = async (value: string | null, source: TicketSource | IncidentSource | undefined) => {
+      if (!value || !source) return null;
+      try {
+        return await source.check(value);
+      } catch (e) {
+        throw new KeyshiftError('CONNECTOR_UNAVAILABLE', `could not check ${value}: ${e instanceof Error ? e.message : String(e)}`, { retryable: true });
+      }
+    };
+    return { onCall, preApprovals, ticket: await lookup(input.ticket, deps.tickets), incident: await lookup(input.incident, deps.incidents) };
+  }
+
+  /** Extension limits of a live grant; throws POLICY_DENIED naming the limit. */
+  function checkExtensionLimits(g: Grant, profile: Profile, bySeconds: number): void {
+    if (!profile.extend) throw policyDenied(`profile ${g.profile} does not allow extensions`);
+    if (g.extensions >= profile.extend.maxTimes) throw policyDenied(`grant ${g.id} has been extended ${g.extensions} times; ${g.profile} allows ${profile.extend.maxTimes}`);
+    const activated = Date.parse(g.activated_at ?? g.created_at);
+    const end = Date.parse(g.ends_at!);
+    const total = (end + bySeconds * 1000 - activated) / 1000;
+    if (total > profile.extend.maxTotalSeconds) {
+      throw policyDenied(`extending by ${formatDuration(bySeconds)} would make grant ${g.id} last ${formatDuration(total)}; ${g.profile} allows at most ${formatDuration(profile.extend.maxTotalSeconds)} in total`);
+    }
+    const elapsedPct = ((clock.now().getTime() - activated) / (end - activated)) * 100;
+    if (elapsedPct < profile.extend.afterElapsedPercent) {
+      throw policyDenied(`grant ${g.id} can be extended once ${profile.extend.afterElapsedPercent}% of it has elapsed (now ${Math.floor(elapsedPct)}%)`);
+    }
   }
 
   async function create(who: Principal, input: NewRequestInput): Promise<RequestOutcome> {
     const profile = profileOrThrow(input.profile);
     validateText(input);
+    const held = (await store.read.listGrants({ grantee: who.email, profile: profile.name, states: ['activating', 'active'] }))[0];
+    if (held && !input.breakGlass) return requestExtension(who, held.id, input.durationSeconds ?? profile.defaultSeconds, input.reason);
     const durationSeconds = input.durationSeconds ?? profile.defaultSeconds;
-    const source = profile.autoApproveOnCall ? deps.onCall?.get(profile.autoApproveOnCall.source) : undefined;
-    let onCall: { onCall: boolean; detail: string } | null = null;
-    if (profile.autoApproveOnCall && !input.breakGlass) {
-      onCall = source
-        ? await source.isOnCall(who.email, profile.autoApproveOnCall.schedule, clock.now()).catch((e: unknown) => ({ onCall: false, detail: `on-call check failed (${e instanceof Error ? e.message : String(e)}); falling back to approval` }))
-        : { onCall: false, detail: `on-call source ${profile.autoApproveOnCall.source} is not configured` };
-    }
-    const decision = decideRequest(profile, who, { durationSeconds, reason: input.reason, ticket: input.ticket, incident: input.incident, breakGlass: input.breakGlass }, onCall);
+    const facts = await gatherFacts(profile, who, input);
+    const decision = decideRequest(profile, who, { durationSeconds, reason: input.reason, ticket: input.ticket, incident: input.incident, breakGlass: input.breakGlass }, facts);
     if (decision.outcome === 'denied') throw policyDenied(decision.reasons.join('; '), decision.reasons);
 
     const { requestId, grantId } = await commit(async (tx, audit) => {
@@ -136,35 +187,99 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       }
       const pending = await tx.listRequests({ requester: who.email, profiles: [profile.name], states: ['pending'] });
       if (pending[0] && !input.breakGlass) throw conflict(`request ${pending[0].id} for ${profile.name} is already pending`);
-
-      const now = clock.now();
-      const approved = decision.outcome !== 'needs_approval';
-      const r: AccessRequest = {
-        id: newId('req', now.getTime()),
-        profile: profile.name,
-        requester: who.email,
-        duration_seconds: durationSeconds,
-        reason: input.reason,
-        ticket: input.ticket,
-        incident: input.incident,
-        break_glass: input.breakGlass,
-        state: approved ? 'approved' : 'pending',
-        created_at: now.toISOString(),
-        expires_at: addSeconds(now, profile.requestTtlSeconds).toISOString(),
-        decided_at: approved ? now.toISOString() : null,
-        decided_by: approved ? (input.breakGlass ? who.email : 'system:policy') : null,
-        decision_comment: null,
-        decision_reasons: decision.reasons,
-        grant_id: null,
-        approvals: [],
-      };
+      const r = newRequest(who, profile, 'grant', null, durationSeconds, input, decision);
+      // Break-glass supersedes the user's pending requests for the profile, so approving
+      // one later cannot hand out a second live grant.
+      for (const old of pending) {
+        await tx.updateRequest(old.id, { state: 'cancelled', decided_at: clock.now().toISOString(), decided_by: 'system:policy', decision_reasons: [`superseded by break-glass request ${r.id}`] });
+        await audit({ action: 'request.cancelled', actor: 'system:policy', ...base(old, profile), details: { superseded_by: r.id } });
+      }
       await tx.insertRequest(r);
-      await audit({ action: 'request.created', actor: who.email, ...base(r, profile), reason: r.reason, details: { duration: formatDuration(durationSeconds), break_glass: r.break_glass, outcome: decision.outcome, reasons: decision.reasons } });
-      if (!approved) return { requestId: r.id, grantId: null };
-      await audit({ action: 'request.approved', actor: r.decided_by!, ...base(r, profile), reason: r.reason, details: { automatic: true, reasons: decision.reasons } });
+      await recordDecision(tx, audit, r, profile, decision);
+      if (r.state !== 'approved') return { requestId: r.id, grantId: null };
       return { requestId: r.id, grantId: await createGrantRow(tx, r, profile, audit) };
     });
     return finish(requestId, grantId);
+  }
+
+  function newRequest(who: Principal, profile: Profile, kind: 'grant' | 'extension', extendsGrant: string | null, durationSeconds: number, input: { reason: string | null; ticket: string | null; incident: string | null; breakGlass: boolean }, decision: Decision): AccessRequest {
+    const now = clock.now();
+    const approved = decision.outcome !== 'needs_approval';
+    return {
+      id: newId('req', now.getTime()),
+      profile: profile.name,
+      requester: who.email,
+      duration_seconds: durationSeconds,
+      reason: input.reason,
+      ticket: input.ticket,
+      incident: input.incident,
+      break_glass: input.breakGlass,
+      state: approved ? 'approved' : 'pending',
+      created_at: now.toISOString(),
+      expires_at: addSeconds(now, profile.requestTtlSeconds).toISOString(),
+      decided_at: approved ? now.toISOString() : null,
+      decided_by: approved ? (input.breakGlass ? who.email : decision.preApprovedBy.length ? decision.preApprovedBy.map((a) => a.email).join(', ') : 'system:policy') : null,
+      decision_comment: null,
+      decision_reasons: decision.reasons,
+      grant_id: null,
+      kind,
+      extends_grant_id: extendsGrant,
+      approvals: [],
+    };
+  }
+
+  /** Audit (and pre-approval rows) for a freshly created request, in its transaction. */
+  async function recordDecision(tx: StoreTx, audit: (i: AuditInput) => Promise<AuditEvent>, r: AccessRequest, profile: Profile, decision: Decision): Promise<void> {
+    await audit({
+      action: 'request.created',
+      actor: r.requester,
+      ...base(r, profile),
+      reason: r.reason,
+      details: { kind: r.kind, extends_grant_id: r.extends_grant_id, duration: formatDuration(r.duration_seconds), break_glass: r.break_glass, outcome: decision.outcome, reasons: decision.reasons },
+    });
+    if (r.state !== 'approved') return;
+    if (decision.outcome === 'auto_approve' && decision.preApprovedBy.length) {
+      const tally = tallyApprovals(profile.approvalRules, decision.preApprovedBy, r.requester, profile.allowOverlap);
+      for (const a of decision.preApprovedBy) {
+        await tx.insertApproval(r.id, { approver: a.email, decision: 'approve', comment: 'pre-approved', rule: tally.assignment.get(a.email) ?? null, automatic: true, created_at: r.created_at });
+      }
+    }
+    await audit({ action: 'request.approved', actor: r.decided_by!, ...base(r, profile), reason: r.reason, details: { automatic: true, outcome: decision.outcome, reasons: decision.reasons } });
+  }
+
+  /**
+   * More time on a live grant: within the profile's `extend` limits, with the same
+   * approval as the original unless `extend.approval: none` or auto-approval applies.
+   * Returns the request (approved or pending) and the grant as it stands.
+   */
+  async function requestExtension(who: Principal, grantId: string, bySeconds: number, reason: string | null): Promise<RequestOutcome> {
+    const g = await grants.get(who, grantId);
+    if (g.grantee !== who.email) throw new KeyshiftError('FORBIDDEN', `only the grantee can extend grant ${grantId}`);
+    if (g.state !== 'active' || (g.ends_at && g.ends_at <= clock.now().toISOString())) throw conflict(`grant ${grantId} is ${g.state === 'active' ? 'expired' : g.state}, not active`);
+    const profile = profileOrThrow(g.profile);
+    checkExtensionLimits(g, profile, bySeconds);
+    if (reason !== null && reason.length > MAX_REASON) throw invalidInput(`reason is ${reason.length} characters; at most ${MAX_REASON}`);
+    const input = { reason, ticket: g.ticket, incident: g.incident, breakGlass: false };
+    let decision: Decision;
+    if (profile.extend!.approval === 'none') {
+      decision = { outcome: 'auto_approve', reasons: [`${profile.name} lets the grantee extend without approval (extend.approval: none)`], preApprovedBy: [] };
+    } else {
+      const facts = await gatherFacts(profile, who, { ticket: null, incident: null, breakGlass: false });
+      // The grant's own requirements were checked when it was requested; an extension
+      // is judged on requesters and approval only, with the extension's length.
+      const d = decideRequest({ ...profile, requires: [], reason: { minLength: 0, pattern: null }, maxSeconds: Number.MAX_SAFE_INTEGER }, who, { durationSeconds: bySeconds, ...input, ticket: null, incident: null }, facts);
+      if (d.outcome === 'denied') throw policyDenied(d.reasons.join('; '), d.reasons);
+      decision = d;
+    }
+    const requestId = await commit(async (tx, audit) => {
+      const pending = (await tx.listRequests({ requester: who.email, profiles: [profile.name], states: ['pending'] })).find((r) => r.extends_grant_id === grantId);
+      if (pending) throw conflict(`extension request ${pending.id} for grant ${grantId} is already pending`);
+      const r = newRequest(who, profile, 'extension', grantId, bySeconds, input, decision);
+      await tx.insertRequest(r);
+      await recordDecision(tx, audit, r, profile, decision);
+      return r.id;
+    });
+    return finish(requestId, null);
   }
 
   function visible(r: AccessRequest | null, who: Principal, id: string): AccessRequest {
@@ -202,12 +317,23 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       if (!isEligibleApprover(profile, who)) {
         throw policyDenied(`you are not an approver for ${r.profile} (${profile.approvalRules.map(describeRule).join('; ')})`);
       }
-      if (r.approvals.some((a) => a.approver === who.email)) throw conflict(`you have already approved request ${id}`);
+      const mine = r.approvals.find((a) => a.approver === who.email);
+      if (mine) throw conflict(`you have already ${mine.decision === 'deny' ? 'denied' : 'approved'} request ${id}`);
 
-      const approvers = [...r.approvals.map((a) => ({ email: a.approver, groups: deps.directory.lookup(a.approver)?.groups ?? [] })), { email: who.email, groups: who.groups }];
-      const tally = tallyApprovals(profile.approvalRules, approvers, r.requester);
+      if (r.kind === 'extension') {
+        const g = r.extends_grant_id ? await tx.getGrant(r.extends_grant_id) : null;
+        if (!g || g.state !== 'active') throw conflict(`grant ${r.extends_grant_id} is ${g?.state ?? 'gone'}; the extension request ${id} cannot be approved`);
+      } else {
+        const live = (await tx.listGrants({ grantee: r.requester, profile: r.profile, states: ['activating', 'active'] }))[0];
+        if (live) throw conflict(`${r.requester} already holds ${live.id} for ${r.profile}; request ${id} cannot add a second grant`);
+      }
+      const approvers = [
+        ...r.approvals.filter((a) => a.decision === 'approve').map((a) => ({ email: a.approver, groups: deps.directory.lookup(a.approver)?.groups ?? [] })),
+        { email: who.email, groups: who.groups },
+      ];
+      const tally = tallyApprovals(profile.approvalRules, approvers, r.requester, profile.allowOverlap);
       const now = clock.now().toISOString();
-      await tx.insertApproval(id, { approver: who.email, comment, rule: tally.assignment.get(who.email) ?? null, automatic: false, created_at: now });
+      await tx.insertApproval(id, { approver: who.email, decision: 'approve', comment, rule: tally.assignment.get(who.email) ?? null, automatic: false, created_at: now });
       const counted = tally.rules.map((s) => `${describeRule(s, s.index)}: ${s.counted.length ? s.counted.join(', ') : 'nobody yet'}${s.met ? ' ✓' : ''}`);
       if (!tally.satisfied) {
         await audit({ action: 'request.approval_added', actor: who.email, ...base(r, profile), reason: comment, details: { rule: tally.assignment.get(who.email) ?? null, rules: counted } });
@@ -215,7 +341,8 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       }
       const reasons = ['all approval rules met', ...counted];
       await tx.updateRequest(id, { state: 'approved', decided_at: now, decided_by: who.email, decision_comment: comment, decision_reasons: reasons });
-      await audit({ action: 'request.approved', actor: who.email, ...base(r, profile), reason: comment, details: { automatic: false, reasons } });
+      await audit({ action: 'request.approved', actor: who.email, ...base(r, profile), reason: comment, details: { automatic: false, kind: r.kind, reasons } });
+      if (r.kind === 'extension') return null;
       return createGrantRow(tx, { ...r, state: 'approved' }, profile, audit);
     });
     if (late) throw late;
@@ -235,8 +362,17 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       if (r.state !== 'pending') throw conflict(`request ${id} is ${r.state}`);
       const profile = profileOrThrow(r.profile);
       if (!isEligibleApprover(profile, who)) throw policyDenied(`you are not an approver for ${r.profile}`);
+      const mine = r.approvals.find((a) => a.approver === who.email);
+      if (mine) throw conflict(`you have already ${mine.decision === 'deny' ? 'denied' : 'approved'} request ${id}`);
       const now = clock.now().toISOString();
-      const reasons = [`denied by ${who.email}${comment ? `: ${comment}` : ''}`];
+      const denials = r.approvals.filter((a) => a.decision === 'deny').length + 1;
+      await tx.insertApproval(id, { approver: who.email, decision: 'deny', comment, rule: null, automatic: false, created_at: now });
+      if (denials < profile.denialsRequired) {
+        await audit({ action: 'request.denial_added', actor: who.email, ...base(r, profile), reason: comment, details: { denials, denials_required: profile.denialsRequired } });
+        return;
+      }
+      const deniers = [...r.approvals.filter((a) => a.decision === 'deny').map((a) => a.approver), who.email];
+      const reasons = [`denied by ${deniers.join(', ')}${comment ? `: ${comment}` : ''}`];
       await tx.updateRequest(id, { state: 'denied', decided_at: now, decided_by: who.email, decision_comment: comment, decision_reasons: reasons });
       await audit({ action: 'request.denied', actor: who.email, ...base(r, profile), reason: comment, details: { reasons } });
     });
@@ -276,7 +412,7 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
     if (f.toReview) {
       const reviewable = [...deps.profiles.values()].filter((p) => isEligibleApprover(p, who)).map((p) => p.name);
       const rows = await store.read.listRequests({ states: f.state ?? ['pending'], profiles: reviewable });
-      return rows.filter((r) => r.requester !== who.email && !r.approvals.some((a) => a.approver === who.email));
+      return rows.filter((r) => r.requester !== who.email && !r.approvals.some((a) => a.approver === who.email && !a.automatic));
     }
     if (f.mine || !who.admin) {
       const mine = await store.read.listRequests({ states: f.state, requester: who.email });
@@ -289,7 +425,68 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
     return store.read.listRequests({ states: f.state });
   }
 
-  return { create, get, approve, deny, cancel, expireStale, list };
+  /**
+   * What would happen if `subject` requested the profile now, and why — the same
+   * decision code a real request runs, with the same on-call and pre-approval lookups.
+   */
+  async function explain(who: Principal, profileName: string, opts: { user?: string; durationSeconds?: number }) {
+    const profile = deps.profiles.get(profileName);
+    if (!profile || (!who.admin && !matchesAny(profile.requesters, who) && !isEligibleApprover(profile, who))) throw notFound('profile', profileName);
+    let subject: { email: string; groups: string[] } = who;
+    if (opts.user && opts.user.toLowerCase() !== who.email.toLowerCase()) {
+      if (!who.admin) throw new KeyshiftError('FORBIDDEN', 'explaining the policy for another user is for admins');
+      const found = deps.directory.lookup(opts.user);
+      if (!found) throw invalidInput(`user ${JSON.stringify(opts.user)} is not in the directory`);
+      subject = found;
+    }
+    const durationSeconds = opts.durationSeconds ?? profile.defaultSeconds;
+    const facts = await gatherFacts(profile, subject, { ticket: null, incident: null, breakGlass: false });
+    // Requirements are shown as what a request must carry, not as a denial of the question.
+    const asked = { ...profile, requires: [], reason: { minLength: 0, pattern: null }, ticketPattern: null, incidentPattern: null };
+    const decision = decideRequest(asked, subject, { durationSeconds, reason: null, ticket: null, incident: null, breakGlass: false }, facts);
+    const requirements = profile.requires.map((r) => `a request must include ${r === 'incident' ? 'an incident' : `a ${r}`} (--${r})`);
+    if (profile.reason.minLength) requirements.push(`the reason must be at least ${profile.reason.minLength} characters`);
+    if (profile.reason.pattern) requirements.push(`the reason must match ${profile.reason.pattern}`);
+    if (profile.ticketPattern) requirements.push(`tickets must match ${profile.ticketPattern}${deps.tickets ? ' and be open' : ''}`);
+    if (profile.incidentPattern) requirements.push(`incidents must match ${profile.incidentPattern}${deps.incidents ? ' and be open' : ''}`);
+    const held = (await store.read.listGrants({ grantee: subject.email, profile: profile.name, states: ['active'] }))[0];
+    const eligible = eligibleApprovers(profile, deps.directory, subject.email);
+    return {
+      profile: profile.name,
+      user: subject.email,
+      duration_seconds: durationSeconds,
+      allowed: decision.outcome !== 'denied',
+      outcome: decision.outcome,
+      reasons: decision.reasons,
+      requirements,
+      rules: profile.approvalRules.map((r, i) => ({ index: i, approvers: r.approvers, count: r.count, eligible: eligible[i] ?? [], satisfiable: (eligible[i]?.length ?? 0) >= r.count })),
+      on_call: facts.onCall,
+      pre_approvals: facts.preApprovals.map((p) => ({ id: p.id, by: p.approver.email, until: p.until })),
+      held_grant: held ? { id: held.id, ends_at: held.ends_at, note: 'a new request becomes an extension request for this grant' } : null,
+      break_glass_allowed: profile.breakGlass.allowed,
+    };
+  }
+
+  /** Who can get what, on which terms (admins): every directory user × every profile. */
+  function matrix(users: Array<{ email: string; groups: string[] }>) {
+    return [...deps.profiles.values()].map((profile) => {
+      const asked = { ...profile, requires: [], reason: { minLength: 0, pattern: null }, ticketPattern: null, incidentPattern: null, autoApproveOnCall: null };
+      return {
+        profile: profile.name,
+        connector: profile.connector,
+        max_seconds: profile.maxSeconds,
+        requires: profile.requires,
+        on_call_auto_approval: profile.autoApproveOnCall,
+        break_glass: profile.breakGlass.allowed,
+        users: users.map((u) => {
+          const d = decideRequest(asked, u, { durationSeconds: profile.defaultSeconds, reason: null, ticket: null, incident: null, breakGlass: false });
+          return { user: u.email, outcome: d.outcome, approver: isEligibleApprover(profile, u) };
+        }),
+      };
+    });
+  }
+
+  return { create, get, approve, deny, cancel, expireStale, list, requestExtension, explain, matrix };
 }
 
 export type RequestService = ReturnType<typeof createRequestService>;

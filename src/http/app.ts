@@ -14,6 +14,7 @@ import { profileRoutes } from './routes/profiles.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { identityRoutes } from './routes/identity.ts';
 import { connectorRoutes } from './routes/connectors.ts';
+import { preApprovalRoutes } from './routes/preapprovals.ts';
 import { openApiDocument } from './openapi.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -67,5 +68,6 @@ export async function createHttpApp(ctx: HttpContext, opts: HttpAppOptions): Pro
   auditRoutes(app, ctx);
   identityRoutes(app, ctx);
   connectorRoutes(app, ctx);
+  preApprovalRoutes(app, ctx);
   return app;
 }

@@ -7,6 +7,7 @@ import type { RequestService } from '../core/request-service.ts';
 import type { GrantService } from '../core/grant-service.ts';
 import type { TokenService } from '../core/token-service.ts';
 import type { AuditService } from '../core/audit-service.ts';
+import type { PreApprovalService } from '../core/preapproval-service.ts';
 import { KeyshiftError } from '../core/errors.ts';
 import type { Registry } from 'prom-client';
 
@@ -21,6 +22,7 @@ export interface HttpContext {
   grants: GrantService;
   tokens: TokenService;
   audit: AuditService;
+  preapprovals: PreApprovalService;
   metrics: Registry;
   maxBodyBytes: number;
   /** False until start-up recovery (expired grants revoked) has finished. */

@@ -12,6 +12,9 @@ export function createLocalDirectory(users: Array<{ email: string; groups: strin
       const u = byEmail.get(email.toLowerCase());
       return u ? { email: u.email, groups: u.groups, admin: matchesAny(admins, u) } : null;
     },
+    all() {
+      return [...byEmail.values()].map((u) => ({ email: u.email, groups: [...u.groups] }));
+    },
     members(spec) {
       return [...byEmail.values()].filter((u) => matchesSpec(spec, u)).map((u) => u.email);
     },

@@ -16,6 +16,8 @@ export interface RequestRow {
   decision_comment: string | null;
   decision_reasons: string;
   grant_id: string | null;
+  kind: string;
+  extends_grant_id: string | null;
 }
 
 export interface ApprovalRow {
@@ -25,6 +27,7 @@ export interface ApprovalRow {
   rule: number | null;
   automatic: number;
   created_at: string;
+  decision: string;
 }
 
 export interface GrantRow {
@@ -49,6 +52,7 @@ export interface GrantRow {
   review_due_at: string | null;
   reviewed_at: string | null;
   reviewed_by: string | null;
+  review_comment: string | null;
   revoke_attempts: number;
   next_attempt_at: string | null;
   last_error: string | null;
@@ -86,7 +90,21 @@ export interface TokenRow {
   last_used_at: string | null;
 }
 
+export interface PreApprovalRow {
+  id: string;
+  profile: string;
+  user_email: string;
+  starts_at: string;
+  ends_at: string;
+  created_by: string;
+  created_at: string;
+  reason: string | null;
+  revoked_at: string | null;
+  revoked_by: string | null;
+}
+
 export interface Database {
+  preapprovals: PreApprovalRow;
   requests: RequestRow;
   approvals: ApprovalRow;
   grants: GrantRow;

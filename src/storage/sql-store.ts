@@ -9,13 +9,14 @@ import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { AccessRequest, Approval, AuditAction, AuditEvent, Grant, GrantEnding, GrantState, RequestState, ApiToken } from '../core/model.ts';
+import type { AccessRequest, Approval, AuditAction, AuditEvent, Grant, GrantEnding, GrantState, RequestState, ApiToken, PreApproval } from '../core/model.ts';
 import type { AuditFilter, GrantFilter, RequestFilter, Store, StoreReader, StoreTx } from '../core/ports.ts';
 import { KeyshiftError, scrubSecrets } from '../core/errors.ts';
-import type { Database, GrantRow, RequestRow, AuditRow, ApprovalRow, TokenRow } from './schema.ts';
+import type { Database, GrantRow, RequestRow, AuditRow, ApprovalRow, TokenRow, PreApprovalRow } from './schema.ts';
 import * as m0001 from './migrations/0001-initial.ts';
+import * as m0002 from './migrations/0002-policy.ts';
 
-const MIGRATIONS: Record<string, Migration> = { '0001-initial': m0001 };
+const MIGRATIONS: Record<string, Migration> = { '0001-initial': m0001, '0002-policy': m0002 };
 
 const staticMigrations: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
@@ -90,12 +91,13 @@ function toRequest(r: RequestRow, approvals: ApprovalRow[]): AccessRequest {
   return {
     ...r,
     state: r.state as RequestState,
+    kind: r.kind === 'extension' ? 'extension' : 'grant',
     break_glass: bool(r.break_glass),
     decision_reasons: json<string[]>(r.decision_reasons, []),
     approvals: approvals
       .filter((a) => a.request_id === r.id)
       .sort((a, b) => (a.created_at < b.created_at ? -1 : 1))
-      .map((a) => ({ approver: a.approver, comment: a.comment, rule: a.rule, automatic: bool(a.automatic), created_at: a.created_at })),
+      .map((a) => ({ approver: a.approver, decision: a.decision === 'deny' ? 'deny' : 'approve', comment: a.comment, rule: a.rule, automatic: bool(a.automatic), created_at: a.created_at })),
   };
 }
 
@@ -111,6 +113,11 @@ function toGrant(g: GrantRow): Grant {
 
 function toAudit(a: AuditRow): AuditEvent {
   return { ...a, seq: Number(a.seq), action: a.action as AuditAction, details: json<Record<string, unknown>>(a.details, {}) };
+}
+
+function toPreApproval(p: PreApprovalRow): PreApproval {
+  const { user_email, ...rest } = p;
+  return { ...rest, user: user_email };
 }
 
 function toToken(t: TokenRow): ApiToken & { token_hash: string } {
@@ -168,6 +175,9 @@ class SqlReader implements StoreReader {
     if (f.grantee) q = q.where('grantee', '=', f.grantee);
     if (f.profile) q = q.where('profile', '=', f.profile);
     if (f.connector) q = q.where('connector', '=', f.connector);
+    if (f.incident) q = q.where('incident', '=', f.incident);
+    if (f.ticket) q = q.where('ticket', '=', f.ticket);
+    if (f.unreviewedBreakGlass) q = q.where('break_glass', '=', 1).where('reviewed_at', 'is', null);
     if (f.endsAfter) q = q.where('ends_at', '>', f.endsAfter);
     if (f.endsBy) q = q.where('ends_at', '<=', f.endsBy);
     if (f.nextAttemptBy) q = q.where('next_attempt_at', '<=', f.nextAttemptBy);
@@ -213,6 +223,20 @@ class SqlReader implements StoreReader {
     return row ? toToken(row) : null;
   }
 
+  async listPreApprovals(f: { user?: string; profile?: string; activeAt?: string; includeRevoked?: boolean }): Promise<PreApproval[]> {
+    let q = this.db.selectFrom('preapprovals').selectAll();
+    if (f.user) q = q.where('user_email', '=', f.user);
+    if (f.profile) q = q.where('profile', '=', f.profile);
+    if (f.activeAt) q = q.where('starts_at', '<=', f.activeAt).where('ends_at', '>', f.activeAt);
+    if (!f.includeRevoked) q = q.where('revoked_at', 'is', null);
+    return (await q.orderBy('id', 'desc').limit(500).execute()).map(toPreApproval);
+  }
+
+  async getPreApproval(id: string): Promise<PreApproval | null> {
+    const row = await this.db.selectFrom('preapprovals').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toPreApproval(row) : null;
+  }
+
   async countGrantsByState(): Promise<Record<string, number>> {
     const rows = await this.db.selectFrom('grants').select(['state', (eb) => eb.fn.countAll().as('n')]).groupBy('state').execute();
     return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
@@ -235,7 +259,7 @@ class SqlTx extends SqlReader implements StoreTx {
   }
 
   async insertApproval(requestId: string, a: Approval): Promise<void> {
-    await this.trx.insertInto('approvals').values({ request_id: requestId, approver: a.approver, comment: a.comment, rule: a.rule, automatic: a.automatic ? 1 : 0, created_at: a.created_at }).execute();
+    await this.trx.insertInto('approvals').values({ request_id: requestId, approver: a.approver, decision: a.decision, comment: a.comment, rule: a.rule, automatic: a.automatic ? 1 : 0, created_at: a.created_at }).execute();
   }
 
   async insertGrant(g: Grant): Promise<void> {
@@ -256,6 +280,15 @@ class SqlTx extends SqlReader implements StoreTx {
 
   async insertToken(t: ApiToken & { token_hash: string }): Promise<void> {
     await this.trx.insertInto('api_tokens').values({ id: t.id, user_email: t.user, token_hash: t.token_hash, label: t.label, created_at: t.created_at, created_by: t.created_by, expires_at: t.expires_at, revoked_at: t.revoked_at, last_used_at: t.last_used_at }).execute();
+  }
+
+  async insertPreApproval(p: PreApproval): Promise<void> {
+    const { user, ...rest } = p;
+    await this.trx.insertInto('preapprovals').values({ ...rest, user_email: user }).execute();
+  }
+
+  async revokePreApproval(id: string, at: string, by: string): Promise<void> {
+    await this.trx.updateTable('preapprovals').set({ revoked_at: at, revoked_by: by }).where('id', '=', id).where('revoked_at', 'is', null).execute();
   }
 
   async revokeToken(id: string, at: string): Promise<void> {

@@ -126,6 +126,8 @@ export function accessRequest(over: Partial<AccessRequest> = {}): AccessRequest 
     decision_comment: null,
     decision_reasons: [],
     grant_id: null,
+    kind: 'grant',
+    extends_grant_id: null,
     approvals: [],
     ...over,
   };
@@ -154,6 +156,7 @@ export function grant(over: Partial<Grant> = {}): Grant {
     review_due_at: null,
     reviewed_at: null,
     reviewed_by: null,
+    review_comment: null,
     revoke_attempts: 0,
     next_attempt_at: null,
     last_error: null,

@@ -12,9 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateUserKey, identityWithCertificate, runSsh, sshKeygen, startSshd, type Sshd, type UserKey } from '../harness/sshd.ts';
+import { generateUserKey, identityWithCertificate, runSsh, sshKeygen, startSshd, type Sshd, type SshIdentity, type UserKey } from '../harness/sshd.ts';
 import type { AccessRequest, AuditEvent, Grant } from '../../src/core/model.ts';
-import { Cleanup, cleanEnv, cliUser, freePort, runCli, setServerPort, spawnServer, waitFor, type CliUser, type ServerProcess } from './helpers.ts';
+import { Cleanup, cleanEnv, cliUser, freePort, parseJsonOutput, runCli, setServerPort, spawnServer, waitFor, type CliUser, type ServerProcess } from './helpers.ts';
 
 const GRANT_SECONDS = 8;
 /** sshd runs as root here; root's AuthorizedPrincipalsFile lists `oncall`. */
@@ -28,7 +28,6 @@ let sshd: Sshd;
 let tokens: Record<string, string>;
 let alice: CliUser;
 let bob: CliUser;
-let carol: CliUser;
 
 /** What `keyshift init` printed for a user: the line after "admin token for USER". */
 function tokenLines(stdout: string): Record<string, string> {
@@ -71,7 +70,6 @@ before(async () => {
   const as = (email: string) => cliUser({ cwd: dir, home, server: url, token: tokens[email] ?? 'missing' });
   alice = as('alice@example.com');
   bob = as('bob@example.com');
-  carol = as('carol@example.com');
 
   // Hosts fetch the CA key unattended, without a token.
   const caPub = await fetch(`${url}/api/v1/connectors/hosts/ca.pub`);
@@ -118,6 +116,14 @@ describe('the README walkthrough through bin/keyshift', () => {
     assert.deepEqual(listed.items.map((r) => r.id), [requestId]);
   });
 
+  it('alice cannot approve her own request: exit 3 and, with --json, the error object on stdout', async () => {
+    const args = ['approve', requestId, '--json'];
+    const r = await alice.run(args);
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    const out = parseJsonOutput<{ error: { code: string; message: string } }>(args, r);
+    assert.equal(out.error.code, 'POLICY_DENIED');
+  });
+
   it('bob approves it and the grant is active for exactly the requested 8 s', async () => {
     const out = await bob.json<{ request: AccessRequest; grant: Grant | null }>(['approve', requestId]);
     assert.equal(out.request.state, 'approved');
@@ -155,7 +161,7 @@ describe('the README walkthrough through bin/keyshift', () => {
     await sshd.waitForLog(new RegExp(`ID ${grant.id}|ID "${grant.id}"`), { since });
   });
 
-  it('with nobody acting, keyshift grants shows the grant expired within ~2 s of its end, and the login is refused', async () => {
+  it('with nobody acting, keyshift grants shows the grant expired within ~2 s of its end, and the login is refused', async (t) => {
     const endsAt = Date.parse(grant.ends_at!);
     assert.ok(Date.now() < endsAt, `the steps before took longer than the ${GRANT_SECONDS} s grant; nothing left to observe`);
     let sawActive = false;
@@ -172,7 +178,7 @@ describe('the README walkthrough through bin/keyshift', () => {
     assert.ok(sawActive, 'the grant was never seen active before it expired');
     const serverLag = Date.parse(observed.grant.ended_at!) - endsAt;
     const seenLag = observed.at - endsAt;
-    console.log(`# walkthrough: grant ${grant.id} ended ${serverLag} ms after ends_at; keyshift grants showed it ${seenLag} ms after`);
+    t.diagnostic(`walkthrough: grant ${grant.id} ended ${serverLag} ms after ends_at; keyshift grants showed it ${seenLag} ms after`);
     assert.ok(serverLag >= 0 && serverLag < 2000, `ended_at is ${serverLag} ms after ends_at`);
     assert.ok(seenLag < 3000, `keyshift grants showed expired only ${seenLag} ms after ends_at`);
     assert.equal(observed.grant.end_reason, 'deadline reached');
@@ -181,11 +187,19 @@ describe('the README walkthrough through bin/keyshift', () => {
     const r = await runSsh(sshd.port, UNIX_USER, { privateKeyFile: join(dir, 'id_ed25519'), certificateFile: certFile }, 'echo ok');
     assert.equal(r.code, 255, `ssh after expiry: exit ${r.code}, stdout ${r.stdout}`);
     assert.notEqual(r.stdout.trim(), 'ok');
-    await sshd.waitForLog(/expired|invalid|Certificate invalid/i, { since });
+    await sshd.waitForLog(/Certificate invalid: expired/, { since });
+
+    // Nor can a fresh certificate be had for it.
+    const args = ['creds', grant.id, '--public-key', join(dir, 'id_ed25519.pub'), '--json'];
+    const again = await alice.run(args);
+    assert.equal(again.code, 1, again.stdout + again.stderr);
+    assert.equal(parseJsonOutput<{ error: { code: string } }>(args, again).error.code, 'CONFLICT');
   });
 
-  it('keyshift audit --json tells the story in order and keyshift audit verify exits 0', async () => {
-    const { items } = await carol.json<{ items: AuditEvent[] }>(['audit']);
+  it('keyshift audit --json tells alice the story in order and keyshift audit verify exits 0', async () => {
+    const table = await alice.run(['grants']);
+    assert.match(table.stdout, new RegExp(`${grant.id}\\s+expired`), table.stdout);
+    const { items } = await alice.json<{ items: AuditEvent[] }>(['audit']);
     const story = items.filter((e) => e.request_id === requestId || e.grant_id === grant.id);
     assert.deepEqual(story.map((e) => e.action), ['request.created', 'request.approved', 'grant.activated', 'grant.credentials_issued', 'grant.expired']);
     const expired = story[4]!;
@@ -194,53 +208,81 @@ describe('the README walkthrough through bin/keyshift', () => {
     assert.equal(story[3]!.actor, 'alice@example.com');
     assert.ok(story.every((e, i) => i === 0 || e.seq > story[i - 1]!.seq));
 
-    const verify = await carol.run(['audit', 'verify']);
+    const verify = await alice.run(['audit', 'verify']);
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
     assert.match(verify.stdout, /audit chain intact/);
-    const verdict = await carol.json<{ ok: boolean; checked: number }>(['audit', 'verify']);
+    const verdict = await alice.json<{ ok: boolean; checked: number }>(['audit', 'verify']);
     assert.equal(verdict.ok, true);
   });
 
-  it('a grant alice releases early has its certificate serial in the KRL, and sshd with that KRL refuses the certificate', async () => {
-    const req = await alice.json<{ request: AccessRequest }>(['request', 'host-shell', '--for', '10m', '--reason', 'INC-2: follow-up']);
-    const approved = await bob.json<{ grant: Grant }>(['approve', req.request.id, '--comment', 'go ahead']);
-    const second = approved.grant;
-    const key2 = await generateUserKey(dir);
-    const pub2 = `${key2.privateKeyFile}.pub`;
-    const creds = await alice.json<{ certificate_file: string }>(['creds', second.id, '--public-key', pub2]);
-    const identity = identityWithCertificate(key2, readFileSync(creds.certificate_file, 'utf8'));
-    const cert = await describeCertificate(creds.certificate_file);
-    assert.equal(cert.keyId, second.id);
-
-    const before = await runSsh(sshd.port, UNIX_USER, identity, 'echo ok');
-    assert.equal(before.stdout.trim(), 'ok', `login before release failed: ${before.stderr}`);
-
-    const krlFile = join(dir, 'hosts.krl');
+  describe('a second grant, released early', () => {
+    let second: Grant;
+    let key2: UserKey;
+    let pub2: string;
+    let certFile2: string;
+    /** The second grant's certificate, kept aside: an extension may overwrite the file. */
+    let firstIdentity: SshIdentity;
+    const krlFile = () => join(dir, 'hosts.krl');
     const fetchKrl = async () => {
       const res = await fetch(`${server.url}/api/v1/connectors/hosts/krl`);
       assert.equal(res.status, 200);
       const krl = Buffer.from(await res.arrayBuffer());
-      writeFileSync(krlFile, krl);
+      writeFileSync(krlFile(), krl);
       return krl;
     };
-    await fetchKrl();
-    const notYet = await sshKeygen(['-Q', '-f', krlFile, creds.certificate_file]);
-    assert.doesNotMatch(notYet.stdout, /REVOKED/, 'listed in the KRL before release');
 
-    const released = await alice.json<{ grant: Grant }>(['release', second.id]);
-    assert.equal(released.grant.state, 'released');
+    it('alice gets a second host-shell grant and logs in with its certificate, which the KRL does not list', async () => {
+      const req = await alice.json<{ request: AccessRequest }>(['request', 'host-shell', '--for', '10m', '--reason', 'INC-2: follow-up']);
+      const approved = await bob.json<{ grant: Grant }>(['approve', req.request.id, '--comment', 'go ahead']);
+      second = approved.grant;
+      key2 = await generateUserKey(dir);
+      pub2 = `${key2.privateKeyFile}.pub`;
+      const creds = await alice.json<{ certificate_file: string }>(['creds', second.id, '--public-key', pub2]);
+      certFile2 = creds.certificate_file;
+      firstIdentity = identityWithCertificate(key2, readFileSync(certFile2, 'utf8'));
+      assert.equal((await describeCertificate(certFile2)).keyId, second.id);
 
-    const krl = await fetchKrl();
-    const q = await sshKeygen(['-Q', '-f', krlFile, creds.certificate_file]);
-    assert.match(q.stdout + q.stderr, /REVOKED/, `ssh-keygen -Q: ${q.stdout}${q.stderr}`);
+      const r = await runSsh(sshd.port, UNIX_USER, firstIdentity, 'echo ok');
+      assert.equal(r.stdout.trim(), 'ok', `login failed: ${r.stderr}`);
+      await fetchKrl();
+      const q = await sshKeygen(['-Q', '-f', krlFile(), certFile2]);
+      assert.doesNotMatch(q.stdout, /REVOKED/, 'listed in the KRL while the grant is active');
+    });
 
-    sshd.writeRevokedKeys(krl);
-    const since = sshd.logs().length;
-    const refused = await runSsh(sshd.port, UNIX_USER, identity, 'echo ok');
-    assert.equal(refused.code, 255, `login after release: exit ${refused.code} ${refused.stdout}`);
-    await sshd.waitForLog(/revoked/i, { since });
+    it(
+      'alice extend --by 5m on host-shell asks for approval and says the extension is pending',
+      { todo: 'BUG: src/cli/commands/extend.ts assumes the API returns a grant: POST /api/v1/grants/:id/extend now answers 202 {request, grant: null, credentials: null} when the extension needs approval (host-shell in the starter config), and printGrant(null) makes keyshift extend exit 1 with INTERNAL "Cannot read properties of null (reading \'state\')"' },
+      async () => {
+        const r = await alice.run(['extend', second.id, '--by', '5m', '--reason', 'still digging', '--public-key', pub2]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.match(r.stdout + r.stderr, /pending/);
+        assert.match(r.stdout, /req_/);
+      },
+    );
 
-    const { items } = await carol.json<{ items: AuditEvent[] }>(['audit', '--action', 'grant.released']);
-    assert.ok(items.some((e) => e.grant_id === second.id && e.actor === 'alice@example.com'));
+    it('after alice releases it early, its certificate serial is in the KRL and sshd with that KRL refuses the certificate', async () => {
+      const released = await alice.json<{ grant: Grant }>(['release', second.id]);
+      assert.equal(released.grant.state, 'released');
+
+      const krl = await fetchKrl();
+      const q = await sshKeygen(['-Q', '-f', krlFile(), firstIdentity.certificateFile]);
+      assert.match(q.stdout + q.stderr, /REVOKED/, `ssh-keygen -Q: ${q.stdout}${q.stderr}`);
+
+      sshd.writeRevokedKeys(krl);
+      const since = sshd.logs().length;
+      const refused = await runSsh(sshd.port, UNIX_USER, firstIdentity, 'echo ok');
+      assert.equal(refused.code, 255, `login after release: exit ${refused.code} ${refused.stdout}`);
+      await sshd.waitForLog(/revoked/i, { since });
+
+      const { items } = await alice.json<{ items: AuditEvent[] }>(['audit', '--action', 'grant.released']);
+      assert.ok(items.some((e) => e.grant_id === second.id && e.actor === 'alice@example.com'));
+    });
+  });
+
+  it('keyshift serve shuts down on SIGTERM and exits 0', async () => {
+    await server.stop();
+    assert.equal(server.child.signalCode, null, `killed by ${server.child.signalCode} after not stopping on SIGTERM within 5 s`);
+    assert.equal(server.child.exitCode, 0, server.logs());
+    assert.match(server.logs(), /shutting down/);
   });
 });

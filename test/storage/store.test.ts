@@ -90,6 +90,8 @@ function request(over: Partial<AccessRequest> = {}): AccessRequest {
     decision_comment: null,
     decision_reasons: ['needs rule 1'],
     grant_id: null,
+    kind: 'grant',
+    extends_grant_id: null,
     approvals: [],
     ...over,
   };
@@ -118,6 +120,7 @@ function grant(requestId: string, over: Partial<Grant> = {}): Grant {
     review_due_at: null,
     reviewed_at: null,
     reviewed_by: null,
+    review_comment: null,
     revoke_attempts: 0,
     next_attempt_at: null,
     last_error: null,
@@ -140,7 +143,7 @@ for (const backend of backends) {
       const r = request();
       await h.store.transaction(async (tx) => {
         await tx.insertRequest(r);
-        await tx.insertApproval(r.id, { approver: 'bob@example.com', comment: 'ok', rule: 0, automatic: false, created_at: now() });
+        await tx.insertApproval(r.id, { approver: 'bob@example.com', decision: 'approve', comment: 'ok', rule: 0, automatic: false, created_at: now() });
       });
       const back = await h.store.read.getRequest(r.id);
       assert.equal(back!.break_glass, false);

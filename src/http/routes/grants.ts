@@ -5,11 +5,13 @@ import { principalOf } from '../context.ts';
 import { parseInput } from '../validate.ts';
 import { parseDuration } from '../../core/duration.ts';
 import { GRANT_STATES } from '../../core/model.ts';
+import type { Grant } from '../../core/model.ts';
 import { notFound } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
 
 export const CredentialsBody = z.object({ public_key: z.string().max(16_384).optional() }).strict();
 export const ExtendBody = z.object({ duration: z.string().max(40), reason: z.string().max(2000).nullish() }).strict();
+export const ReviewBody = z.object({ comment: z.string().max(2000).nullish() }).strict();
 export const RevokeBody = z.object({ reason: z.string().trim().min(1, 'a reason is required').max(2000) }).strict();
 export const ListGrantsQuery = z
   .object({
@@ -43,10 +45,26 @@ export function grantRoutes(app: FastifyInstance, ctx: HttpContext): void {
     return ctx.grants.issueCredentials(who, grantId(req.params.id), { publicKey: body.public_key });
   });
 
-  app.post<{ Params: { id: string } }>('/api/v1/grants/:id/extend', async (req) => {
+  // An extension is a request: applied at once when the policy auto-approves it
+  // (200, with re-issued credentials if the connector made any), else pending (202).
+  app.post<{ Params: { id: string } }>('/api/v1/grants/:id/extend', async (req, reply) => {
     const who = principalOf(req);
     const body = parseInput(ExtendBody, req.body, 'body');
-    return ctx.grants.extend(who, grantId(req.params.id), parseDuration(body.duration, 'extension'), body.reason ?? null);
+    const outcome = await ctx.requests.requestExtension(who, grantId(req.params.id), parseDuration(body.duration, 'extension'), body.reason ?? null);
+    const { reissued, ...grant } = (outcome.grant ?? {}) as Grant & { reissued?: unknown };
+    return reply.status(outcome.request.state === 'pending' ? 202 : 200).send({ request: outcome.request, grant: outcome.grant ? grant : null, credentials: reissued ?? null });
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/grants/:id/review', async (req) => {
+    const who = principalOf(req);
+    const body = parseInput(ReviewBody, req.body, 'body');
+    return { grant: await ctx.grants.review(who, grantId(req.params.id), body.comment ?? null) };
+  });
+
+  app.get('/api/v1/reviews', async (req) => {
+    const who = principalOf(req);
+    const now = ctx.clock.now().toISOString();
+    return { items: (await ctx.grants.reviews(who)).map((g) => ({ ...g, review_overdue: g.review_due_at !== null && g.review_due_at < now })) };
   });
 
   app.post<{ Params: { id: string } }>('/api/v1/grants/:id/release', async (req) => {
