@@ -40,15 +40,15 @@ function dbUnit(label: 'postgres' | 'mariadb', open: () => Promise<Target>): Uni
 const UNITS: Unit[] = [
   {
     names: ['expiry-lag/sqlite'],
-    run: async (quick) => ({ 'expiry-lag/sqlite': await expiryLag({ storage: 'sqlite', grants: quick ? 100 : 1000, durationSeconds: quick ? 5 : 10 }) }),
+    run: async (quick) => ({ 'expiry-lag/sqlite': await expiryLag({ storage: 'sqlite', grants: quick ? 100 : 1000, durationSeconds: 3 }) }),
   },
   {
     names: ['expiry-lag/postgres'],
-    run: async (quick) => ({ 'expiry-lag/postgres': await expiryLag({ storage: 'postgres', grants: quick ? 100 : 1000, durationSeconds: quick ? 6 : 20 }) }),
+    run: async (quick) => ({ 'expiry-lag/postgres': await expiryLag({ storage: 'postgres', grants: quick ? 100 : 1000, durationSeconds: 3 }) }),
   },
   {
     names: ['request-approve'],
-    run: async (quick) => ({ 'request-approve': await requestApprove(quick ? { pairs: 100, warmup: 20, concurrency: 8 } : { pairs: 2000, warmup: 200, concurrency: 8 }) }),
+    run: async (quick) => ({ 'request-approve': await requestApprove(quick ? { pairs: 100, warmup: 20, floorWarmup: 1000, concurrency: 8 } : { pairs: 2000, warmup: 300, floorWarmup: 3000, concurrency: 8 }) }),
   },
   dbUnit('postgres', postgresTarget),
   dbUnit('mariadb', mariadbTarget),

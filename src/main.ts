@@ -26,6 +26,9 @@ import { createPreApprovalService } from './core/preapproval-service.ts';
 import { appendAudit } from './core/audit-log.ts';
 import { createHttpApp } from './http/app.ts';
 import { createRotationSource } from './integrations/rotation/rotation-source.ts';
+import { createWebhookNotifier } from './integrations/webhook/webhook-notifier.ts';
+import { createNotificationDispatcher } from './core/notification-dispatcher.ts';
+import type { Notifier } from './core/ports.ts';
 import { createMetrics } from './http/metrics.ts';
 import { createFileSink } from './sinks/file-sink.ts';
 import { resolve } from 'node:path';
@@ -55,6 +58,7 @@ export interface Keyshift {
     preapprovals: ReturnType<typeof createPreApprovalService>;
   };
   worker: ReturnType<typeof createExpiryWorker>;
+  notifications: ReturnType<typeof createNotificationDispatcher>;
   /** Start-up recovery then workers: activations left by a crash, expired grants, retries, orphans. */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -85,9 +89,12 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
   }
 
   const directory = createLocalDirectory(config.identity.users, config.identity.admins);
-  const metrics = createMetrics(store);
+  const metrics = createMetrics(store, () => clock.now());
   const sinks = config.audit.sinks.map((s) => createFileSink(store, resolve(loaded.baseDir, s.path), log));
   let worker: ReturnType<typeof createExpiryWorker> | null = null;
+  let dispatcher: ReturnType<typeof createNotificationDispatcher> | null = null;
+  const notifiers: Notifier[] = [];
+  if (config.integrations.webhook) notifiers.push(createWebhookNotifier(config.integrations.webhook, config.server.public_url ?? null));
   const deps: CoreDeps = {
     store,
     clock,
@@ -100,6 +107,7 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
     },
     afterCommit(events: AuditEvent[]) {
       for (const s of sinks) s.kick();
+      dispatcher?.kick();
       if (events.some((e) => e.action === 'grant.activated' || e.action === 'grant.extended' || e.action === 'request.created' || e.action === 'grant.revoke_failed')) worker?.poke();
     },
     onCall: new Map([['rotation', createRotationSource(config.oncall)]]),
@@ -123,6 +131,7 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
     leaderUntil = held ? now.getTime() + leaseSeconds * 1000 : 0;
     return held;
   };
+  dispatcher = createNotificationDispatcher(deps, notifiers, { isLeader });
   worker = createExpiryWorker({
     store,
     clock,
@@ -137,7 +146,7 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
   let ready = false;
   const app = await createHttpApp(
     { clock, store, profiles: loaded.profiles, directory, connectors, requests, grants, tokens, audit, preapprovals, metrics: metrics.registry, maxBodyBytes: config.server.max_body_bytes, ready: () => ready },
-    { logger: opts.httpLogger ?? false, metrics },
+    { logger: opts.httpLogger ?? false, metrics, log },
   );
 
   let sweepTimer: NodeJS.Timeout | null = null;
@@ -148,6 +157,7 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
     deps,
     services: { requests, grants, tokens, audit, sweeper, preapprovals },
     worker,
+    notifications: dispatcher!,
     async start() {
       const configHash = createHash('sha256').update(readFileSync(loaded.path)).digest('hex');
       const events = await store.transaction(async (tx) => [
@@ -160,12 +170,14 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
       await worker!.start();
       const runSweep = () => void isLeader().then((leader) => (leader ? sweeper.sweep() : null)).catch((e: unknown) => log('warn', 'orphan sweep failed', { error: String(e) }));
       runSweep();
+      dispatcher!.kick();
       sweepTimer = setInterval(runSweep, 10 * 60_000);
       sweepTimer.unref();
       ready = true;
     },
     async close() {
       if (sweepTimer) clearInterval(sweepTimer);
+      dispatcher!.stop();
       await worker!.stop();
       await app.close();
       for (const s of sinks) await s.flush().catch(() => undefined);

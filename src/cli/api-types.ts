@@ -2,9 +2,9 @@
  * Response shapes of the HTTP API that are not domain records (those are imported from
  * core/model.ts, which is the wire format too).
  */
-import type { AccessRequest, AuditEvent, Grant } from '../core/model.ts';
+import type { AccessRequest, AuditEvent, Grant, PreApproval } from '../core/model.ts';
 
-export type { AccessRequest, AuditEvent, Grant };
+export type { AccessRequest, AuditEvent, Grant, PreApproval };
 
 export interface Me {
   email: string;
@@ -25,20 +25,53 @@ export interface ProfileInfo {
   can_request: boolean;
 }
 
+export type PolicyOutcome = 'auto_approve' | 'needs_approval' | 'break_glass' | 'denied';
+
+/** `GET /profiles/:name/explain`: what would happen if `user` requested the profile now. */
 export interface Explanation {
   profile: string;
   user: string;
   duration_seconds: number;
   allowed: boolean;
-  outcome: 'auto_approve' | 'needs_approval' | 'denied';
+  outcome: PolicyOutcome;
   reasons: string[];
-  rules: Array<{ index: number; approvers: string[]; count: number; eligible: string[] }>;
+  /** What a real request must carry (reason, ticket…); not checked by the question itself. */
+  requirements: string[];
+  rules: Array<{ index: number; approvers: string[]; count: number; eligible: string[]; satisfiable: boolean }>;
+  /** null when the profile has no on-call auto-approval. */
+  on_call: { onCall: boolean; detail: string; shiftEndsAt?: string | null } | null;
+  pre_approvals: Array<{ id: string; by: string; until: string }>;
+  held_grant: { id: string; ends_at: string | null; note: string } | null;
   break_glass_allowed: boolean;
 }
+
+/** `GET /policy/matrix` (admins): every profile × every directory user. */
+export interface MatrixRow {
+  profile: string;
+  connector: string;
+  max_seconds: number;
+  requires: string[];
+  on_call_auto_approval: { source: string; schedule: string; levels: number[] } | null;
+  break_glass: boolean;
+  users: Array<{ user: string; outcome: PolicyOutcome; approver: boolean }>;
+}
+
+/** A break-glass grant waiting for an approver's acknowledgement (`GET /reviews`). */
+export type ReviewItem = Grant & { review_overdue: boolean };
 
 export interface RequestResult {
   request: AccessRequest;
   grant: Grant | null;
+}
+
+/**
+ * `POST /grants/:id/extend`: 200 with the extended grant when applied at once, 202 with
+ * the pending extension request (and `grant: null`) when it needs approval.
+ */
+export interface ExtendResult {
+  request: AccessRequest;
+  grant: Grant | null;
+  credentials: IssuedCredentials | null;
 }
 
 export type CredentialKind = 'ssh_certificate' | 'database' | 'webhook';

@@ -191,7 +191,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   }
 
   if (config.identity.oidc) warnings.push(`${locate(['identity', 'oidc'])}: identity.oidc: OIDC login is not implemented in this version; only API tokens authenticate`);
-  for (const key of Object.keys(config.integrations)) {
+  for (const key of Object.keys(config.integrations).filter((k) => k !== 'webhook')) {
     warnings.push(`${locate(['integrations', key])}: integrations.${key}: not implemented in this version; nothing is sent to or read from it`);
   }
   if (problems.length) throw new ConfigError(problems);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { CONNECTOR_TYPES } from '../connectors/connector.ts';
 import { OnCallConfigSchema } from '../integrations/rotation/rotation-schema.ts';
+import { WebhookNotifierSchema } from '../integrations/webhook/webhook-notifier.ts';
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const name = (what: string) => z.string().regex(NAME, `${what} names use a-z, 0-9, - and _ (up to 63 characters)`);
@@ -111,6 +112,8 @@ export const IntegrationsSchema = z
     slack: z.object({ bot_token: z.string(), signing_secret: z.string(), channel: z.string(), api_url: z.string().url().optional() }).strict().optional(),
     pagerduty: z.object({ api_token: z.string(), webhook_secret: z.string(), api_url: z.string().url().optional() }).strict().optional(),
     jira: z.object({ api_url: z.string().url(), email, api_token: z.string(), webhook_secret: z.string().optional() }).strict().optional(),
+    /** Signed JSON notifications to a URL (docs/notifications.md). */
+    webhook: WebhookNotifierSchema.optional(),
   })
   .strict();
 

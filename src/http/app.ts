@@ -17,12 +17,15 @@ import { connectorRoutes } from './routes/connectors.ts';
 import { preApprovalRoutes } from './routes/preapprovals.ts';
 import { openApiDocument } from './openapi.ts';
 import type { Metrics } from './metrics.ts';
+import type { Log } from '../core/deps.ts';
 
 const OPEN_PATHS = [/^\/healthz$/, /^\/readyz$/, /^\/metrics$/, /^\/api\/v1\/openapi\.json$/, /^\/api\/v1\/connectors\/[^/]+\/(krl|ca\.pub)$/];
 
 export interface HttpAppOptions {
   logger?: boolean;
   metrics: Metrics;
+  /** Where internal errors are written, with the request ID the client was given. */
+  log?: Log;
 }
 
 export async function createHttpApp(ctx: HttpContext, opts: HttpAppOptions): Promise<FastifyInstance> {
@@ -36,7 +39,7 @@ export async function createHttpApp(ctx: HttpContext, opts: HttpAppOptions): Pro
   });
   app.decorateRequest('principal', null);
 
-  app.setErrorHandler((err, req, reply) => sendError(req, reply, err));
+  app.setErrorHandler((err, req, reply) => sendError(req, reply, err, opts.log));
   app.setNotFoundHandler((req, reply) => sendError(req, reply, new KeyshiftError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
 
   app.addHook('onRequest', async (req) => {

@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../core/errors.ts';
 import { KeyshiftError, scrubSecrets } from '../core/errors.ts';
+import type { Log } from '../core/deps.ts';
 
 export function statusFor(code: ErrorCode): number {
   switch (code) {
@@ -56,9 +57,14 @@ export function toKeyshiftError(err: unknown): KeyshiftError {
   return new KeyshiftError('INTERNAL', 'internal error; the server log has details under this request ID', { cause: err });
 }
 
-export function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+export function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown, log?: Log): FastifyReply {
   const e = toKeyshiftError(err);
-  if (e.code === 'INTERNAL') req.log.error({ err }, 'internal error');
+  if (e.code === 'INTERNAL') {
+    // The client only gets the request ID; the details go to the server log under it.
+    const detail = err instanceof Error ? scrubSecrets(`${err.message}\n${err.stack ?? ''}`) : scrubSecrets(String(err));
+    if (log) log('error', 'internal error', { request_id: String(req.id), method: req.method, url: req.url.split('?')[0], error: detail });
+    else req.log.error({ err }, 'internal error');
+  }
   const body: { error: { code: string; message: string; request_id: string; details?: Record<string, unknown> } } = {
     error: { code: e.code, message: e.message, request_id: String(req.id) },
   };

@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Store } from '../core/ports.ts';
 import { GRANT_STATES } from '../core/model.ts';
 
-export function createMetrics(store: Store) {
+export function createMetrics(store: Store, now: () => Date = () => new Date()) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'keyshift_process_' });
   new Gauge({
@@ -25,6 +25,19 @@ export function createMetrics(store: Store) {
     registers: [registry],
     async collect() {
       this.set((await store.read.countGrantsByState())['revoking'] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'keyshift_break_glass_unreviewed',
+    help: 'Break-glass grants not yet reviewed; overdue="true" are past review_within',
+    labelNames: ['overdue'],
+    registers: [registry],
+    async collect() {
+      const open = await store.read.listGrants({ unreviewedBreakGlass: true, limit: 100000 });
+      const t = now().toISOString();
+      const overdue = open.filter((g) => g.review_due_at !== null && g.review_due_at < t).length;
+      this.set({ overdue: 'true' }, overdue);
+      this.set({ overdue: 'false' }, open.length - overdue);
     },
   });
   const expiryLag = new Histogram({

@@ -167,7 +167,6 @@ describe('keyshift serve killed with SIGKILL and started again', () => {
 describe('keyshift serve diagnostics', () => {
   it(
     'an internal error is written to the server log under the request ID the client was given',
-    { todo: 'BUG: src/main.ts serve() builds the app without httpLogger, so src/http/errors.ts sendError logs INTERNAL errors with req.log, a no-op logger: the client is told "the server log has details under this request ID" and the log has nothing' },
     async () => {
       const server = await waitFor('a running server', () => current);
       // A failing query is the simplest honest internal error: the grants table goes away.

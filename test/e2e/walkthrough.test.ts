@@ -221,7 +221,7 @@ describe('the README walkthrough through bin/keyshift', () => {
     let pub2: string;
     let certFile2: string;
     /** The second grant's certificate, kept aside: an extension may overwrite the file. */
-    let firstIdentity: SshIdentity;
+    let identity2: SshIdentity;
     const krlFile = () => join(dir, 'hosts.krl');
     const fetchKrl = async () => {
       const res = await fetch(`${server.url}/api/v1/connectors/hosts/krl`);
@@ -239,10 +239,10 @@ describe('the README walkthrough through bin/keyshift', () => {
       pub2 = `${key2.privateKeyFile}.pub`;
       const creds = await alice.json<{ certificate_file: string }>(['creds', second.id, '--public-key', pub2]);
       certFile2 = creds.certificate_file;
-      firstIdentity = identityWithCertificate(key2, readFileSync(certFile2, 'utf8'));
+      identity2 = identityWithCertificate(key2, readFileSync(certFile2, 'utf8'));
       assert.equal((await describeCertificate(certFile2)).keyId, second.id);
 
-      const r = await runSsh(sshd.port, UNIX_USER, firstIdentity, 'echo ok');
+      const r = await runSsh(sshd.port, UNIX_USER, identity2, 'echo ok');
       assert.equal(r.stdout.trim(), 'ok', `login failed: ${r.stderr}`);
       await fetchKrl();
       const q = await sshKeygen(['-Q', '-f', krlFile(), certFile2]);
@@ -265,12 +265,12 @@ describe('the README walkthrough through bin/keyshift', () => {
       assert.equal(released.grant.state, 'released');
 
       const krl = await fetchKrl();
-      const q = await sshKeygen(['-Q', '-f', krlFile(), firstIdentity.certificateFile]);
+      const q = await sshKeygen(['-Q', '-f', krlFile(), identity2.certificateFile]);
       assert.match(q.stdout + q.stderr, /REVOKED/, `ssh-keygen -Q: ${q.stdout}${q.stderr}`);
 
       sshd.writeRevokedKeys(krl);
       const since = sshd.logs().length;
-      const refused = await runSsh(sshd.port, UNIX_USER, firstIdentity, 'echo ok');
+      const refused = await runSsh(sshd.port, UNIX_USER, identity2, 'echo ok');
       assert.equal(refused.code, 255, `login after release: exit ${refused.code} ${refused.stdout}`);
       await sshd.waitForLog(/revoked/i, { since });
 

@@ -162,10 +162,6 @@ export async function revokedToken(srv: TestServer, user: UserName): Promise<str
   return created.token;
 }
 
-/** A token for `user` that expires after `seconds` (then the caller waits). */
-export async function shortLivedToken(srv: TestServer, user: UserName, seconds: number): Promise<string> {
-  return (await srv.ks.services.tokens.create('system:test', email(user), seconds, 'short-lived')).token;
-}
 
 const expiredTokens = new WeakMap<TestServer, Promise<string>>();
 

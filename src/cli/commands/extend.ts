@@ -1,44 +1,106 @@
-import type { Verb } from '../command.ts';
+import type { CommandContext, Verb } from '../command.ts';
 import { arg, opt } from '../command.ts';
-import type { Grant, IssuedCredentials } from '../api-types.ts';
+import type { ExtendResult, Grant, ListOf, ProfileInfo } from '../api-types.ts';
 import { defaultPublicKey, expandPath } from '../credentials.ts';
 import { checkDuration } from '../durations.ts';
-import { usageError } from '../errors.ts';
-import { printGrant } from '../views.ts';
+import { EXIT, usageError } from '../errors.ts';
+import type { ApiClient } from '../http-client.ts';
+import { compactDuration, remaining } from '../output.ts';
+import { printGrant, printRequest } from '../views.ts';
+import { DEFAULT_TIMEOUT, approversNeeded, exitFor, grantOf, timeoutSeconds, waitForDecision } from '../wait.ts';
 import { printCredentials } from './creds.ts';
 
 export const verb: Verb = {
   '': {
-    usage: 'extend GRANT --by 30m [--reason TEXT] [--public-key FILE]',
+    usage: 'extend GRANT --by 30m [--reason TEXT] [--public-key FILE] [--wait [--timeout 10m]]',
     description: [
-      'Extend your active grant, within the profile\'s extend limits.',
-      'When the connector re-issues credentials (SSH: a certificate with the new end), they are',
-      'written / printed as keyshift creds does; --public-key names the key the certificate is for.',
+      'Extend your active grant, within the profile\'s extend limits. An extension needs the',
+      'same approval as the original grant unless the policy approves it at once (on call,',
+      'pre-approved, or the profile lets grantees extend freely):',
+      '  approved at once: prints the grant with its new end;',
+      '  needs approval: prints the pending extension request and who must approve it.',
+      'With --wait, waits for that decision like request --wait: exit 0 and the new end when',
+      'approved, 3 when denied, 1 when cancelled or expired, 4 when --timeout passes first.',
+      'When the connector re-issues credentials at once (SSH: a certificate with the new end),',
+      'they are written / printed as keyshift creds does; --public-key names the key the',
+      'certificate is for.',
     ].join('\n'),
     args: ['GRANT'],
     options: {
       by: { type: 'string', value: 'DURATION', help: 'how much longer, e.g. 30m (required)' },
       reason: { type: 'string', value: 'TEXT', help: 'why more time is needed' },
       'public-key': { type: 'string', value: 'FILE', help: 'SSH: where the new certificate goes (default ~/.ssh/id_ed25519.pub)' },
+      wait: { type: 'boolean', help: 'if the extension needs approval, wait until it is decided' },
+      timeout: { type: 'string', value: 'DURATION', help: `with --wait: give up after this long (default ${DEFAULT_TIMEOUT})` },
     },
     run: async (ctx) => {
       const by = opt(ctx, 'by');
       if (!by) throw usageError('missing --by DURATION, e.g. keyshift extend GRANT --by 30m');
       checkDuration(by, '--by');
-      const result = await (await ctx.client()).post<{ grant: Grant; credentials: IssuedCredentials | null }>(
-        `/grants/${encodeURIComponent(arg(ctx, 0))}/extend`,
-        { duration: by, reason: opt(ctx, 'reason') },
-      );
-      if (ctx.json) {
-        ctx.out.value(result);
-        return 0;
+      const timeout = timeoutSeconds(ctx);
+      const client = await ctx.client();
+      const result = await client.post<ExtendResult>(`/grants/${encodeURIComponent(arg(ctx, 0))}/extend`, {
+        duration: by,
+        reason: opt(ctx, 'reason'),
+      });
+
+      if (result.request.state !== 'pending') return applied(ctx, client, result);
+
+      // 202: an extension request that needs approval.
+      const r = result.request;
+      const who = await approversNeeded(client, r.profile);
+      const needs = `extension request ${r.id} needs approval${who ? ` by ${who}` : ''}`;
+      if (!ctx.values.wait) {
+        if (ctx.json) ctx.out.value(result);
+        else {
+          ctx.out.line(needs);
+          printRequest(ctx.out, r);
+        }
+        ctx.out.info(`the grant keeps its current end until then; follow it with: keyshift requests --mine`);
+        return EXIT.ok;
       }
-      printGrant(ctx.out, result.grant);
-      if (result.credentials) {
-        const key = opt(ctx, 'public-key');
-        await printCredentials(ctx, result.credentials, null, 'env', key ? expandPath(ctx.io, key) : defaultPublicKey(ctx.io));
+      if (!ctx.json) {
+        ctx.out.line(needs);
+        printRequest(ctx.out, r);
       }
-      return 0;
+      ctx.out.info(`waiting up to ${compactDuration(timeout)} for a decision on ${r.id}…`);
+      const request = await waitForDecision(client, r.id, timeout * 1000);
+      return applied(ctx, client, { request, grant: await grantOf(client, request), credentials: null }, true);
     },
   },
 };
+
+/** The extension was decided: show the grant's new end (or why not) and exit accordingly. */
+async function applied(ctx: CommandContext, client: ApiClient, result: ExtendResult, waited = false): Promise<number> {
+  const { request, grant, credentials } = result;
+  if (ctx.json) {
+    ctx.out.value(result);
+    return exitFor(request);
+  }
+  if (request.state !== 'approved') {
+    printRequest(ctx.out, request);
+    return exitFor(request);
+  }
+  if (grant) {
+    ctx.out.line(`extended ${grant.id} by ${compactDuration(request.duration_seconds)}: now ends in ${remaining(grant.ends_at)} (at ${grant.ends_at ?? '?'})`);
+    printGrant(ctx.out, grant);
+  }
+  if (credentials) {
+    const key = opt(ctx, 'public-key');
+    await printCredentials(ctx, credentials, null, 'env', key ? expandPath(ctx.io, key) : defaultPublicKey(ctx.io));
+  } else if (waited && grant && (await isSsh(client, grant))) {
+    // The server re-signs on approval but hands the certificate to nobody; a fresh one
+    // is one creds call away.
+    ctx.out.info(`your SSH certificate still ends at the old time; get one valid to the new end with: keyshift creds ${grant.id}`);
+  }
+  return exitFor(request);
+}
+
+async function isSsh(client: ApiClient, grant: Grant): Promise<boolean> {
+  try {
+    const { items } = await client.get<ListOf<ProfileInfo>>('/profiles');
+    return items.find((p) => p.name === grant.profile)?.connector_type === 'ssh';
+  } catch {
+    return false;
+  }
+}

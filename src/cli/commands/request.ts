@@ -1,14 +1,10 @@
 import type { CommandContext, Verb } from '../command.ts';
 import { arg, opt } from '../command.ts';
-import type { AccessRequest, Grant, ListOf, ProfileInfo, RequestResult } from '../api-types.ts';
-import { EXIT, timeoutError } from '../errors.ts';
-import type { ApiClient } from '../http-client.ts';
-import { checkDuration, durationSeconds } from '../durations.ts';
+import type { RequestResult } from '../api-types.ts';
+import { checkDuration } from '../durations.ts';
 import { compactDuration } from '../output.ts';
 import { printGrant, printRequest } from '../views.ts';
-
-const POLL_MS = 1000;
-const DEFAULT_TIMEOUT = '10m';
+import { DEFAULT_TIMEOUT, approversNeeded, exitFor, grantOf, timeoutSeconds, waitForDecision } from '../wait.ts';
 
 export const verb: Verb = {
   '': {
@@ -17,6 +13,8 @@ export const verb: Verb = {
     description: [
       'Ask for PROFILE for a while. Prints the request and, when it was approved at once',
       '(auto-approval, break-glass), the grant.',
+      'If you already hold an active grant for PROFILE, the server turns this into a request',
+      'to extend that grant by --for (same approval as the original); it says so.',
       'With --wait, waits for the decision: exit 0 and the grant when approved, 3 when denied,',
       '1 when cancelled or expired, 4 when --timeout passes first (the request stays pending).',
     ].join('\n'),
@@ -33,7 +31,7 @@ export const verb: Verb = {
     run: async (ctx) => {
       const duration = opt(ctx, 'for');
       if (duration) checkDuration(duration, '--for');
-      const timeoutSeconds = durationSeconds(checkDuration(opt(ctx, 'timeout') ?? DEFAULT_TIMEOUT, '--timeout'), '--timeout');
+      const timeout = timeoutSeconds(ctx);
       const client = await ctx.client();
       const created = await client.post<RequestResult>('/requests', {
         profile: arg(ctx, 0),
@@ -43,13 +41,21 @@ export const verb: Verb = {
         incident: opt(ctx, 'incident'),
         break_glass: ctx.values['break-glass'] === true ? true : undefined,
       });
+      if (created.request.kind === 'extension') {
+        ctx.out.info(
+          `you already hold ${created.request.extends_grant_id ?? 'a grant'} for ${created.request.profile}: ` +
+            `this is a request to extend it by ${compactDuration(created.request.duration_seconds)}`,
+        );
+      }
       if (!ctx.values.wait || created.request.state !== 'pending') return finish(ctx, created);
 
       if (!ctx.json) printRequest(ctx.out, created.request);
-      ctx.out.info(`waiting up to ${compactDuration(timeoutSeconds)} for ${await whoDecides(client, created.request)}…`);
-      const request = await waitForDecision(client, created.request.id, timeoutSeconds * 1000);
-      const grant = request.grant_id ? await client.get<Grant>(`/grants/${encodeURIComponent(request.grant_id)}`) : null;
-      return finish(ctx, { request, grant });
+      const who = await approversNeeded(client, created.request.profile);
+      ctx.out.info(
+        `waiting up to ${compactDuration(timeout)} for ${who ? `approval of ${created.request.id} by ${who}` : `a decision on ${created.request.id}`}…`,
+      );
+      const request = await waitForDecision(client, created.request.id, timeout * 1000);
+      return finish(ctx, { request, grant: await grantOf(client, request) });
     },
   },
 };
@@ -62,43 +68,6 @@ function finish(ctx: CommandContext, result: RequestResult): number {
     printRequest(ctx.out, request);
     if (grant) printGrant(ctx.out, grant);
   }
-  switch (request.state) {
-    case 'pending':
-      ctx.out.info(`pending approval; follow it with: keyshift requests --mine`);
-      return EXIT.ok;
-    case 'approved':
-      return EXIT.ok;
-    case 'denied':
-      return EXIT.denied;
-    case 'cancelled':
-    case 'expired':
-      return EXIT.failure;
-  }
+  if (request.state === 'pending') ctx.out.info(`pending approval; follow it with: keyshift requests --mine`);
+  return exitFor(request);
 }
-
-async function waitForDecision(client: ApiClient, id: string, timeoutMs: number): Promise<AccessRequest> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    await sleep(Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
-    const request = await client.get<AccessRequest>(`/requests/${encodeURIComponent(id)}`);
-    if (request.state !== 'pending') return request;
-    if (Date.now() >= deadline) {
-      throw timeoutError(`request ${id} is still pending; it stays open (keyshift cancel ${id} to withdraw it)`);
-    }
-  }
-}
-
-/** `approval by 1 of group:sre-leads`: best effort, the wait does not depend on it. */
-async function whoDecides(client: ApiClient, request: AccessRequest): Promise<string> {
-  try {
-    const { items } = await client.get<ListOf<ProfileInfo>>('/profiles');
-    const rules = items.find((p) => p.name === request.profile)?.approval.rules ?? [];
-    const needed = rules.map((r) => `${r.count} of ${r.approvers.join('|')}`).join(' and ');
-    if (needed) return `approval of ${request.id} by ${needed}`;
-  } catch {
-    // fall through: we still wait, we just cannot say for whom
-  }
-  return `a decision on ${request.id}`;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

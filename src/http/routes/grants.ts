@@ -31,13 +31,19 @@ const grantId = (id: string) => {
   return id;
 };
 
+/** Adds what readers need at a glance: an unreviewed break-glass grant past its review date. */
+function present(g: Grant, now: string): Grant & { review_overdue: boolean } {
+  return { ...g, review_overdue: g.break_glass && g.reviewed_at === null && g.review_due_at !== null && g.review_due_at < now };
+}
+
 export function grantRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.get('/api/v1/grants', async (req) => {
     const q = parseInput(ListGrantsQuery, req.query, 'query');
-    return { items: await ctx.grants.list(principalOf(req), { all: q.all, state: q.state, user: q.user }) };
+    const now = ctx.clock.now().toISOString();
+    return { items: (await ctx.grants.list(principalOf(req), { all: q.all, state: q.state, user: q.user })).map((g) => present(g, now)) };
   });
 
-  app.get<{ Params: { id: string } }>('/api/v1/grants/:id', async (req) => ctx.grants.get(principalOf(req), grantId(req.params.id)));
+  app.get<{ Params: { id: string } }>('/api/v1/grants/:id', async (req) => present(await ctx.grants.get(principalOf(req), grantId(req.params.id)), ctx.clock.now().toISOString()));
 
   app.post<{ Params: { id: string } }>('/api/v1/grants/:id/credentials', async (req) => {
     const who = principalOf(req);
@@ -64,7 +70,7 @@ export function grantRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.get('/api/v1/reviews', async (req) => {
     const who = principalOf(req);
     const now = ctx.clock.now().toISOString();
-    return { items: (await ctx.grants.reviews(who)).map((g) => ({ ...g, review_overdue: g.review_due_at !== null && g.review_due_at < now })) };
+    return { items: (await ctx.grants.reviews(who)).map((g) => present(g, now)) };
   });
 
   app.post<{ Params: { id: string } }>('/api/v1/grants/:id/release', async (req) => {
