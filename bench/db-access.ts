@@ -118,10 +118,18 @@ export async function dbAccess(target: Target, opts: DbAccessOptions): Promise<{
   try {
     for (let i = 0; i < opts.warmup + opts.runs; i++) {
       // Alternate which goes first, so neither always runs on a just-warmed connection.
-      const pair = i % 2 === 0 ? [await keyshiftRun(), await floorRun(i)] : [await floorRun(i), await keyshiftRun()].reverse();
+      let k: Sample;
+      let f: Sample;
+      if (i % 2 === 0) {
+        k = await keyshiftRun();
+        f = await floorRun(i);
+      } else {
+        f = await floorRun(i);
+        k = await keyshiftRun();
+      }
       if (i >= opts.warmup) {
-        ks.push(pair[0]!);
-        floor.push(pair[1]!);
+        ks.push(k);
+        floor.push(f);
       }
     }
   } finally {

@@ -97,15 +97,20 @@ function ask<T>(child: ChildProcess, message: unknown, timeoutMs: number): Promi
 }
 
 export async function spawnServer(start: Start): Promise<ChildServer> {
-  const child = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // KEYSHIFT_BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=.tmp/prof", profiles the server.
+  const extra = (process.env.KEYSHIFT_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: ['--import', 'tsx', ...extra], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const started = await ask<Started>(child, start, 120_000);
     return {
       ...started,
       pid: child.pid!,
       async close() {
+        const exited = new Promise((r) => child.once('exit', r));
         try {
           const r = await ask<{ problems: string[] }>(child, { mode: 'close' }, 30_000);
+          // Let it exit by itself (a --cpu-prof profile is written at exit).
+          await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
           return r.problems;
         } finally {
           if (child.exitCode === null) child.kill();

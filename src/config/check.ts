@@ -28,7 +28,8 @@ export async function checkConfig(opts: { configPath: string; connect?: boolean;
       try {
         const connector = connectorModules[c.type].create(name, c.config, { clock: systemClock, baseDir: loaded.baseDir, log: () => undefined });
         try {
-          const result = await connector.check();
+          const access = [...loaded.profiles.values()].filter((p) => p.connector === name).map((p) => p.access);
+          const result = await connector.check({ access });
           connectors[name] = { ok: result.ok, problems: result.problems };
         } finally {
           await connector.close();

@@ -7,19 +7,19 @@ export type { ConnectorGrantContext, ConnectorState, CredentialsInput, IssuedCre
  * The one interface every target system implements. Core calls it outside any database
  * transaction; every method may be called again after a crash, so every method is
  * idempotent. Errors are `KeyshiftError`s: `CONNECTOR_UNAVAILABLE` when the target could
- * not be reached (core retries), `CONNECTOR_FAILED` when it refused (core does not retry
- * a grant; it does retry a revoke). Messages are scrubbed: no URL password, no generated
- * password, no private key ever appears in an error.
+ * not be reached, `CONNECTOR_FAILED` when it refused. A failed grant ends `failed` (the
+ * requester asks again); a failed revoke is retried with backoff, without limit. Messages
+ * are scrubbed: no URL password, no generated password, no private key ever appears.
  */
 export interface Connector {
   readonly name: string;
   readonly type: ConnectorType;
 
   /**
-   * Reachability and admin privileges, for `keyshift config check --connect` and /readyz.
+   * Reachability and admin privileges, for `keyshift config check --connect`.
    * Problems are returned, not thrown.
    */
-  check(): Promise<ConnectorCheck>;
+  check(input?: ConnectorCheckInput): Promise<ConnectorCheck>;
 
   /**
    * Provisions the grant at the target (a database role, nothing for SSH). Converges when
@@ -71,6 +71,12 @@ export interface Connector {
 export const CONNECTOR_TYPES = ['ssh', 'postgres', 'mysql', 'webhook'] as const;
 export type ConnectorType = (typeof CONNECTOR_TYPES)[number];
 
+
+/** What the profiles on this connector hand out, so check() can test those rights too. */
+export interface ConnectorCheckInput {
+  /** Parsed `access` blocks of every profile on this connector. */
+  access?: unknown[];
+}
 
 export interface ConnectorCheck {
   ok: boolean;

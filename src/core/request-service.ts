@@ -188,16 +188,17 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       const pending = await tx.listRequests({ requester: who.email, profiles: [profile.name], states: ['pending'] });
       if (pending[0] && !input.breakGlass) throw conflict(`request ${pending[0].id} for ${profile.name} is already pending`);
       const r = newRequest(who, profile, 'grant', null, durationSeconds, input, decision);
-      // Break-glass supersedes the user's pending requests for the profile, so approving
-      // one later cannot hand out a second live grant.
-      for (const old of pending) {
-        await tx.updateRequest(old.id, { state: 'cancelled', decided_at: clock.now().toISOString(), decided_by: 'system:policy', decision_reasons: [`superseded by break-glass request ${r.id}`] });
-        await audit({ action: 'request.cancelled', actor: 'system:policy', ...base(old, profile), details: { superseded_by: r.id } });
-      }
       await tx.insertRequest(r);
       await recordDecision(tx, audit, r, profile, decision);
       if (r.state !== 'approved') return { requestId: r.id, grantId: null };
-      return { requestId: r.id, grantId: await createGrantRow(tx, r, profile, audit) };
+      const grantId = await createGrantRow(tx, r, profile, audit);
+      // Break-glass supersedes the user's pending requests for the profile, so approving
+      // one later cannot hand out a second live grant.
+      for (const old of pending) {
+        await tx.updateRequest(old.id, { state: 'cancelled', decided_at: clock.now().toISOString(), decided_by: 'system:policy', decision_reasons: [`superseded by break-glass grant ${grantId} (request ${r.id})`] });
+        await audit({ action: 'request.cancelled', actor: 'system:policy', ...base(old, profile), details: { superseded_by: r.id, grant_id: grantId } });
+      }
+      return { requestId: r.id, grantId };
     });
     return finish(requestId, grantId);
   }
@@ -312,7 +313,7 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
         late = conflict(`request ${id} expired at ${r.expires_at}`);
         return null;
       }
-      if (r.state !== 'pending') throw conflict(`request ${id} is ${r.state}`);
+      if (r.state !== 'pending') throw conflict(`request ${id} is ${r.state}${r.decision_reasons[0] ? ` (${r.decision_reasons[0]})` : ''}`);
       const profile = profileOrThrow(r.profile);
       if (!isEligibleApprover(profile, who)) {
         throw policyDenied(`you are not an approver for ${r.profile} (${profile.approvalRules.map(describeRule).join('; ')})`);
@@ -359,7 +360,7 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
         late = conflict(`request ${id} expired at ${r.expires_at}`);
         return;
       }
-      if (r.state !== 'pending') throw conflict(`request ${id} is ${r.state}`);
+      if (r.state !== 'pending') throw conflict(`request ${id} is ${r.state}${r.decision_reasons[0] ? ` (${r.decision_reasons[0]})` : ''}`);
       const profile = profileOrThrow(r.profile);
       if (!isEligibleApprover(profile, who)) throw policyDenied(`you are not an approver for ${r.profile}`);
       const mine = r.approvals.find((a) => a.approver === who.email);
@@ -385,7 +386,7 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       const r = visible(await tx.getRequest(id), who, id);
       if (r.requester !== who.email) throw new KeyshiftError('FORBIDDEN', `only the requester can cancel request ${id}; approvers deny`);
       if (await expireIfDue(tx, r, audit)) return;
-      if (r.state !== 'pending') throw conflict(`request ${id} is ${r.state}`);
+      if (r.state !== 'pending') throw conflict(`request ${id} is ${r.state}${r.decision_reasons[0] ? ` (${r.decision_reasons[0]})` : ''}`);
       await tx.updateRequest(id, { state: 'cancelled', decided_at: clock.now().toISOString(), decided_by: who.email, decision_reasons: ['cancelled by the requester'] });
       await audit({ action: 'request.cancelled', actor: who.email, ...base(r) });
     });

@@ -36,6 +36,13 @@ export async function createHttpApp(ctx: HttpContext, opts: HttpAppOptions): Pro
     // IDs and profile names are short; anything longer is refused before routing.
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // Errors the router raises before routing (bad escapes, over-long parameters) get the
+    // same envelope as everything else, without echoing the path.
+    frameworkErrors: (err, req, reply) => {
+      const code = (err as { code?: string }).code;
+      const e = code === 'FST_ERR_MAX_PARAM_LENGTH' ? new KeyshiftError('NOT_FOUND', 'no such resource (an identifier in the path is too long)') : new KeyshiftError('INVALID_INPUT', 'the request path is malformed (bad percent-encoding)');
+      return sendError(req, reply, e, opts.log);
+    },
   });
   app.decorateRequest('principal', null);
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { accessRequest, apiError, type FakeApi, grant, profile, run, startFakeApi, tempHome } from './harness.ts';
+import { accessRequest, apiError, explanation, type FakeApi, grant, profile, run, startFakeApi, tempHome } from './harness.ts';
 
 const REQ = 'req_01HZX0000000000000000000AA';
 const GRANT = 'grt_01HZX0000000000000000000BB';
@@ -20,12 +20,7 @@ describe('keyshift verbs against the API', () => {
       'GET /api/v1/me': () => ({ json: { email: 'alice@example.com', groups: ['sre'], admin: true } }),
       'GET /api/v1/profiles': () => ({ json: { items: [profile('db-read', 'postgres'), profile('hosts', 'ssh')] } }),
       'GET /api/v1/profiles/db-read/explain': (s) => ({
-        json: {
-          profile: 'db-read', user: s.query.get('user') ?? 'alice@example.com', duration_seconds: 7200, allowed: true,
-          outcome: 'needs_approval', reasons: ['alice is not on call for PABC123'],
-          rules: [{ index: 0, approvers: ['group:sre-leads'], count: 1, eligible: ['bob@example.com'] }],
-          break_glass_allowed: false,
-        },
+        json: explanation({ user: s.query.get('user') ?? 'alice@example.com', duration_seconds: 7200, reasons: ['alice is not on call for PABC123'] }),
       }),
       'GET /api/v1/requests': () => ({ json: { items: [accessRequest(), accessRequest({ id: 'req_2', state: 'approved' })] } }),
       [`GET /api/v1/requests/${REQ}`]: () => ({ json: accessRequest() }),
@@ -36,7 +31,9 @@ describe('keyshift verbs against the API', () => {
       [`POST /api/v1/requests/${REQ}/cancel`]: () => ({ json: { request: accessRequest({ state: 'cancelled' }), grant: null } }),
       'POST /api/v1/requests/req_self/approve': () => apiError(403, 'POLICY_DENIED', 'nobody approves their own request'),
       'GET /api/v1/grants': () => ({ json: { items: [grant(), grant({ id: 'grt_2', state: 'expired', ended_at: new Date().toISOString() })] } }),
-      [`POST /api/v1/grants/${GRANT}/extend`]: () => ({ json: { grant: grant(), credentials: null } }),
+      [`POST /api/v1/grants/${GRANT}/extend`]: () => ({
+        json: { request: accessRequest({ kind: 'extension', extends_grant_id: GRANT, state: 'approved' }), grant: grant(), credentials: null },
+      }),
       [`POST /api/v1/grants/${GRANT}/release`]: () => ({ json: { grant: grant({ state: 'released', ended_at: new Date().toISOString() }) } }),
       [`POST /api/v1/grants/${GRANT}/revoke`]: () => ({ json: { grant: grant({ state: 'revoked', ended_at: new Date().toISOString() }) } }),
       'GET /api/v1/audit': (s) =>
@@ -103,7 +100,7 @@ describe('keyshift verbs against the API', () => {
     const r = await cli('requests', '--pending', '--mine', '--to-review');
     const seen = last('GET', '/api/v1/requests');
     assert.equal(seen?.query.toString(), 'state=pending&mine=true&to_review=true');
-    assert.match(r.stdout, new RegExp(`^${REQ}\\s+pending\\s+db-read\\s+alice@example.com\\s+1h`, 'm'));
+    assert.match(r.stdout, new RegExp(`^${REQ}\\s+pending\\s+grant\\s+db-read\\s+alice@example.com\\s+1h`, 'm'));
   });
 
   it('grants shows the time left on active grants', async () => {

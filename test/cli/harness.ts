@@ -8,7 +8,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AccessRequest, Grant } from '../../src/core/model.ts';
+import type { AccessRequest, Grant, PreApproval } from '../../src/core/model.ts';
+import type { Explanation, MatrixRow } from '../../src/cli/api-types.ts';
 import { runCli } from '../../src/cli/main.ts';
 
 export interface Seen {
@@ -177,6 +178,63 @@ export function profile(name: string, connectorType: string) {
     break_glass: { allowed: false },
     extend: { max_times: 2, max_total_seconds: 28800 },
     can_request: true,
+  };
+}
+
+/** `GET /profiles/:name/explain` for a one-rule profile that needs approval. */
+export function explanation(over: Partial<Explanation> = {}): Explanation {
+  return {
+    profile: 'db-read',
+    user: 'alice@example.com',
+    duration_seconds: 3600,
+    allowed: true,
+    outcome: 'needs_approval',
+    reasons: ['needs rule 1 (1 of group:sre-leads)'],
+    requirements: ['a request must include a reason (--reason)'],
+    rules: [{ index: 0, approvers: ['group:sre-leads'], count: 1, eligible: ['bob@example.com'], satisfiable: true }],
+    on_call: null,
+    pre_approvals: [],
+    held_grant: null,
+    break_glass_allowed: false,
+    ...over,
+  };
+}
+
+export function preApproval(over: Partial<PreApproval> = {}): PreApproval {
+  return {
+    id: 'pre_01HZX0000000000000000000CC',
+    profile: 'db-read',
+    user: 'alice@example.com',
+    starts_at: now(),
+    ends_at: later(7 * 86400),
+    created_by: 'bob@example.com',
+    created_at: now(),
+    reason: 'on call week 49',
+    revoked_at: null,
+    revoked_by: null,
+    ...over,
+  };
+}
+
+/** A break-glass grant, `dueIn` seconds from its review deadline (negative: overdue). */
+export function breakGlassGrant(dueIn: number, over: Partial<Grant> = {}): Grant & { review_overdue: boolean } {
+  return { ...grant({ break_glass: true, profile: 'db-admin', review_due_at: later(dueIn), ...over }), review_overdue: dueIn < 0 };
+}
+
+export function matrixRow(over: Partial<MatrixRow> = {}): MatrixRow {
+  return {
+    profile: 'db-read',
+    connector: 'prod-db',
+    max_seconds: 14400,
+    requires: ['reason'],
+    on_call_auto_approval: null,
+    break_glass: false,
+    users: [
+      { user: 'alice@example.com', outcome: 'needs_approval', approver: false },
+      { user: 'bob@example.com', outcome: 'needs_approval', approver: true },
+      { user: 'carol@example.com', outcome: 'denied', approver: false },
+    ],
+    ...over,
   };
 }
 

@@ -115,4 +115,29 @@ describe('keyshift request', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /request\s+req_01HZX0000000000000000000AA\s+pending\s+db-read for 1h/);
   });
+
+  it('a request for a profile you already hold says it is an extension request for that grant', async () => {
+    api.routes.set('POST /api/v1/requests', () => ({
+      status: 201,
+      json: { request: accessRequest({ kind: 'extension', extends_grant_id: grant().id, duration_seconds: 1800 }), grant: null },
+    }));
+    const r = await cli('request', 'db-read', '--for', '30m');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`you already hold ${grant().id} for db-read: this is a request to extend it by 30m`));
+    assert.match(r.stdout, new RegExp(`request\\s+req_01HZX0000000000000000000AA\\s+pending\\s+extension of ${grant().id} \\(db-read\\) by 30m`));
+  });
+
+  it('--wait on an extension request shows the extended grant once approved', async () => {
+    let count = 0;
+    const ext = { kind: 'extension' as const, extends_grant_id: grant().id, duration_seconds: 1800 };
+    api.routes.set('POST /api/v1/requests', () => ({ status: 201, json: { request: accessRequest(ext), grant: null } }));
+    api.routes.set('GET /api/v1/requests/req_01HZX0000000000000000000AA', () => {
+      count++;
+      return { json: accessRequest({ ...ext, ...(count > 1 ? { state: 'approved', decided_by: 'bob@example.com' } : {}) }) };
+    });
+    const r = await cli('request', 'db-read', '--for', '30m', '--wait');
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(api.seen.some((s) => s.path === `/api/v1/grants/${grant().id}`), 'fetches the grant it extends');
+    assert.match(r.stdout, /grant\s+grt_01HZX0000000000000000000BB\s+active/);
+  });
 });

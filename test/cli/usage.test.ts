@@ -19,7 +19,7 @@ describe('keyshift command-line usage', () => {
   it('keyshift --help lists every verb and the exit codes, and exits 0', async () => {
     const r = await cli('--help');
     assert.equal(r.code, 0);
-    for (const verb of ['request', 'approve', 'connect', 'audit', 'token', 'login', 'policy']) {
+    for (const verb of ['request', 'approve', 'connect', 'audit', 'token', 'login', 'policy', 'reviews', 'review', 'preapprove', 'preapprovals', 'preapproval']) {
       assert.match(r.stdout, new RegExp(`^  ${verb} `, 'm'));
     }
     assert.match(r.stdout, /3 denied by policy/);
@@ -34,7 +34,8 @@ describe('keyshift command-line usage', () => {
 
   it('every verb answers --help with its usage without contacting the server', async () => {
     const verbs = ['init', 'serve', 'config', 'login', 'whoami', 'profiles', 'policy', 'request', 'requests', 'approve',
-      'deny', 'cancel', 'grants', 'creds', 'connect', 'extend', 'release', 'revoke', 'audit', 'report', 'token'];
+      'deny', 'cancel', 'grants', 'creds', 'connect', 'extend', 'release', 'revoke', 'audit', 'report', 'token',
+      'reviews', 'review', 'preapprove', 'preapprovals', 'preapproval'];
     for (const verb of verbs) {
       const r = await cli(verb, '--help');
       assert.equal(r.code, 0, `${verb} --help: ${r.stderr}`);
@@ -85,6 +86,8 @@ describe('keyshift command-line usage', () => {
     ['--since', ['audit', '--since', 'yesterday']],
     ['--ttl', ['token', 'create', '--user', 'a@example.com', '--ttl', '1y']],
     ['--for', ['policy', 'explain', 'db-read', '--for', 'h2']],
+    ['--timeout', ['extend', 'grt_1', '--by', '30m', '--wait', '--timeout', '5']],
+    ['--for', ['preapprove', 'alice@example.com', 'db-read', '--for', '7days']],
   ];
   for (const [flag, argv] of badDurations) {
     it(`a bad duration for ${flag} (${argv.at(-1)}) is rejected before anything is sent`, async () => {

@@ -268,22 +268,15 @@ describe('platform: open endpoints and the error envelope', () => {
       await reset(srv);
     });
 
-    it(
-      'a path the router rejects (over-long parameter, bad percent-encoding) still gets the error envelope',
-      {
-        todo:
-          'BUG: src/http/app.ts — router-level errors bypass setErrorHandler: a :id over routerOptions.maxParamLength (200) gets HTTP 414 and a bad escape like /api/v1/requests/%ZZ gets 400, both with Fastify\'s own body {"error":"Bad Request","code":"FST_ERR_MAX_PARAM_LENGTH"|"FST_ERR_BAD_URL","message":"\'<the whole path>\' is …","statusCode":…} — no envelope, no request_id, a framework code, the path echoed, and before authentication',
-      },
-      async () => {
-        for (const path of [`/api/v1/requests/req_${'A'.repeat(300)}`, '/api/v1/requests/%ZZ']) {
-          for (const who of ['alice', null] as const) {
-            const res = await srv.api(who, 'GET', path);
-            const e = assertCleanError(res, `${who ?? 'anonymous'} GET ${path.slice(0, 40)}`);
-            assert.ok(['NOT_FOUND', 'INVALID_INPUT', 'UNAUTHENTICATED'].includes(e.code), e.code);
-          }
-        }
-      },
-    );
+    it('a path the router rejects gets the error envelope without echoing the path: an over-long id is NOT_FOUND, a bad escape INVALID_INPUT', async () => {
+      const long = `/api/v1/requests/req_${'A'.repeat(300)}`;
+      for (const who of ['alice', null] as const) {
+        const e1 = expectError(await srv.api(who, 'GET', long), 404, 'NOT_FOUND', `${who ?? 'anonymous'} over-long id`);
+        assert.ok(!e1.message.includes('AAAAAAAAAA'), e1.message);
+        const e2 = expectError(await srv.api(who, 'GET', '/api/v1/requests/%ZZ'), 400, 'INVALID_INPUT', `${who ?? 'anonymous'} bad escape`);
+        assert.ok(!e2.message.includes('%ZZ'), e2.message);
+      }
+    });
 
     it('no error response carries a stack trace or internal text, and each has code, message and a unique request_id', async () => {
       const g = await activeHostShell(srv);

@@ -269,18 +269,17 @@ describe('requests API', () => {
       assert.equal(pending.filter((r) => r.profile === 'host-shell').length, 1);
     });
 
-    it(
-      'break-glass while a request is pending does not let the pending request add a second live grant',
-      { todo: 'BUG: src/core/request-service.ts create() lets break-glass through with a pending request (`if (pending[0] && !input.breakGlass)`) and approve() never checks for a live grant, so approving the old pending request gives alice a second active host-shell grant' },
-      async () => {
-        const pending = await pendingHostShell(srv);
-        const bg = await createRequest(srv, 'alice', { profile: 'host-shell', duration: '30m', reason: 'fire', break_glass: true });
-        assert.equal(bg.grant?.state, 'active');
-        await srv.api('bob', 'POST', `/api/v1/requests/${pending.id}/approve`, {});
-        const live = expectOk<Items<Grant>>(await srv.api('alice', 'GET', '/api/v1/grants?state=active,activating'), 200).items.filter((g) => g.profile === 'host-shell');
-        assert.equal(live.length, 1, `alice holds ${live.length} live host-shell grants: ${live.map((g) => g.id).join(', ')}`);
-      },
-    );
+    it('after break-glass, approving the earlier pending request for the same profile is a CONFLICT, not a second grant', async () => {
+      const pending = await pendingHostShell(srv);
+      const bg = await createRequest(srv, 'alice', { profile: 'host-shell', duration: '30m', reason: 'fire', break_glass: true });
+      assert.equal(bg.grant?.state, 'active');
+      expectError(await srv.api('bob', 'POST', `/api/v1/requests/${pending.id}/approve`, {}), 409, 'CONFLICT');
+      const live = expectOk<Items<Grant>>(await srv.api('alice', 'GET', '/api/v1/grants?state=active,activating'), 200).items.filter((g) => g.profile === 'host-shell');
+      assert.deepEqual(live.map((g) => g.id), [bg.grant.id]);
+      const earlier = await getRequest(srv, pending.id);
+      assert.equal(earlier.grant_id, null);
+      assert.notEqual(earlier.state, 'approved');
+    });
 
     it('a request without a valid token is UNAUTHENTICATED and creates nothing', async () => {
       await expectUnauthenticated(srv, 'POST', '/api/v1/requests', { profile: 'logs' });

@@ -21,7 +21,7 @@ export const verb: Verb = {
         return 0;
       }
       const g = result.grant;
-      const late = g.review_due_at && g.reviewed_at && g.reviewed_at > g.review_due_at ? ` (${relative(g.review_due_at)} past its deadline)` : '';
+      const late = g.review_due_at && g.reviewed_at && g.reviewed_at > g.review_due_at ? `, late: it was due ${relative(g.review_due_at)}` : '';
       ctx.out.line(`reviewed ${g.id}: break-glass ${g.profile} by ${g.grantee}, ${g.state}${late}`);
       if (g.review_comment) ctx.out.line(`  comment: ${g.review_comment}`);
       return 0;

@@ -23,7 +23,7 @@ const TERMINATE_WAIT_MS = 5000;
 
 /** The connector plus `check` taking the group roles profiles hand out (PG 16+ ADMIN OPTION). */
 export interface PostgresConnector extends Connector {
-  check(options?: { roles?: string[] }): Promise<ConnectorCheck>;
+  check(options?: { roles?: string[]; access?: unknown[] }): Promise<ConnectorCheck>;
 }
 
 interface RoleRow {
@@ -291,7 +291,13 @@ export function createPostgresConnector(name: string, config: PostgresConfig, de
     name,
     type: 'postgres',
 
-    check: (options = {}) => runCheck({ name, pool, secrets, roles: options.roles ?? [] }),
+    check: (options = {}) => {
+      const fromAccess = (options.access ?? []).flatMap((a) => {
+        const parsed = PostgresAccessSchema.safeParse(a);
+        return parsed.success ? parsed.data.roles : [];
+      });
+      return runCheck({ name, pool, secrets, roles: [...new Set([...(options.roles ?? []), ...fromAccess])] });
+    },
 
     async grant(ctx) {
       const access = accessOf(ctx);
