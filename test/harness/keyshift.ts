@@ -74,14 +74,18 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Keep the dir (and SQLite file) after close, e.g. to restart on it. */
   dir?: string;
+  /** Use this storage URL (e.g. a PostgreSQL database shared by two replicas). */
+  storageUrl?: string;
+  /** Leader lease length for the workers (PostgreSQL storage). */
+  leaseSeconds?: number;
 }
 
 export async function startKeyshift(opts: StartOptions = {}): Promise<TestServer> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'keyshift-test-'));
-  const pgdb = opts.storage === 'postgres' ? await createTestDatabase() : null;
+  const pgdb = opts.storage === 'postgres' && !opts.storageUrl ? await createTestDatabase() : null;
   const config = {
     server: { listen: '127.0.0.1:0' },
-    storage: { url: pgdb ? pgdb.url : 'sqlite:data/keyshift.db' },
+    storage: { url: opts.storageUrl ?? (pgdb ? pgdb.url : 'sqlite:data/keyshift.db') },
     identity: { users: Object.values(USERS).map((u) => ({ email: u.email, groups: [...u.groups] })), admins: ['group:platform'] },
     connectors: { hosts: { type: 'ssh', ca_key_file: 'data/ssh_ca' }, ...(opts.connectors ?? {}) },
     profiles: opts.profiles ?? DEFAULT_PROFILES,
@@ -89,7 +93,7 @@ export async function startKeyshift(opts: StartOptions = {}): Promise<TestServer
   };
   const configPath = join(dir, 'keyshift.yaml');
   writeFileSync(configPath, stringify(config));
-  const ks = await buildKeyshift({ configPath, clock: opts.clock, env: opts.env ?? process.env, log: () => undefined });
+  const ks = await buildKeyshift({ configPath, clock: opts.clock, env: opts.env ?? process.env, log: () => undefined, leaseSeconds: opts.leaseSeconds });
   await ks.start();
   await ks.app.listen({ host: '127.0.0.1', port: 0 });
   const address = ks.app.server.address();

@@ -26,7 +26,7 @@ export const verb: Verb = {
       }
       ctx.out.line(`wrote ${result.configPath}`);
       for (const t of result.tokens) {
-        ctx.out.line(`admin token for ${t.user} (shown once; store it, e.g. keyshift login --token …):`);
+        ctx.out.line(`API token for ${t.user} (shown once; store it, e.g. keyshift login --token …):`);
         ctx.out.line(`  ${t.token}`);
       }
       ctx.out.info('next: keyshift config check, then keyshift serve');

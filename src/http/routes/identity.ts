@@ -11,6 +11,7 @@ export const CreateTokenBody = z.object({ user: z.string().min(3).max(320), ttl:
 export function identityRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.get('/api/v1/me', async (req) => {
     const who = principalOf(req);
+    parseInput(z.object({}).strict(), req.query, 'query');
     return { email: who.email, groups: who.groups, admin: who.admin };
   });
 

@@ -31,6 +31,7 @@ function describe(p: Profile, ctx: HttpContext, canRequest: boolean) {
 export function profileRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.get('/api/v1/profiles', async (req) => {
     const who = principalOf(req);
+    parseInput(z.object({}).strict(), req.query, 'query');
     const items = [...ctx.profiles.values()]
       .map((p) => ({ p, can: matchesAny(p.requesters, who) }))
       .filter(({ can }) => can || who.admin)
