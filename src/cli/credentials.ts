@@ -25,6 +25,20 @@ export async function grantTarget(client: ApiClient, grantId: string): Promise<G
   return { grant, connectorType: profile?.connector_type ?? null };
 }
 
+/** Best effort: is this grant on an SSH connector? (false when profiles cannot be read) */
+export async function isSshGrant(client: ApiClient, grant: Grant): Promise<boolean> {
+  try {
+    const { items } = await client.get<ListOf<ProfileInfo>>('/profiles');
+    return items.find((p) => p.name === grant.profile)?.connector_type === 'ssh';
+  } catch {
+    return false;
+  }
+}
+
+/** After an extension without re-issued credentials, an SSH certificate still ends at the old time. */
+export const STALE_CERT_HINT = (grantId: string) =>
+  `an SSH certificate you hold still ends at the old time; get one valid to the new end with: keyshift creds ${grantId}`;
+
 export function defaultPublicKey(io: CliIo): string {
   return join(io.home, '.ssh', 'id_ed25519.pub');
 }

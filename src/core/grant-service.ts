@@ -5,10 +5,10 @@
  * crash because connector calls are idempotent and each record step re-checks state.
  */
 import type { CoreDeps } from './deps.ts';
-import type { AuditEvent, AuditInput, Grant, GrantEnding, Principal } from './model.ts';
+import type { Grant, GrantEnding, Principal } from './model.ts';
 import { ENDED_GRANT_STATES } from './model.ts';
-import type { ConnectorGrantContext, IssuedCredentials, StoreTx } from './ports.ts';
-import { appendAudit } from './audit-log.ts';
+import type { ConnectorGrantContext, IssuedCredentials } from './ports.ts';
+import { committer } from './commit.ts';
 import { KeyshiftError, conflict, notFound, policyDenied, scrubSecrets } from './errors.ts';
 import { addSeconds } from './clock.ts';
 import { formatDuration } from './duration.ts';
@@ -33,16 +33,8 @@ export function createGrantService(deps: CoreDeps) {
   /** Per-grant lock for credential issuance: the connector state merges serials. */
   const credentialLocks = new Map<string, Promise<unknown>>();
 
-  async function commit<T>(fn: (tx: StoreTx, audit: (input: AuditInput) => Promise<AuditEvent>) => Promise<T>): Promise<T> {
-    const events: AuditEvent[] = [];
-    const result = await store.transaction((tx) => fn(tx, async (input) => {
-      const e = await appendAudit(tx, input, clock.now());
-      events.push(e);
-      return e;
-    }));
-    if (events.length) deps.afterCommit(events);
-    return result;
-  }
+  const commit = committer(deps);
+
 
   const auditBase = (g: Grant) => ({
     subject: g.grantee,

@@ -9,7 +9,7 @@ import type { AccessRequest, AuditEvent, AuditInput, Grant, Principal } from './
 import type { IncidentSource, StoreTx, TicketSource } from './ports.ts';
 import type { Profile } from './profile.ts';
 import type { GrantService } from './grant-service.ts';
-import { appendAudit } from './audit-log.ts';
+import { committer } from './commit.ts';
 import { KeyshiftError, conflict, invalidInput, notFound, policyDenied } from './errors.ts';
 import { addSeconds } from './clock.ts';
 import { newId } from './ids.ts';
@@ -38,18 +38,8 @@ const REFERENCE = /^[A-Za-z0-9][A-Za-z0-9_.:#/-]{0,99}$/;
 export function createRequestService(deps: CoreDeps, grants: GrantService) {
   const { store, clock } = deps;
 
-  async function commit<T>(fn: (tx: StoreTx, audit: (input: AuditInput) => Promise<AuditEvent>) => Promise<T>): Promise<T> {
-    const events: AuditEvent[] = [];
-    const result = await store.transaction((tx) =>
-      fn(tx, async (input) => {
-        const e = await appendAudit(tx, input, clock.now());
-        events.push(e);
-        return e;
-      }),
-    );
-    if (events.length) deps.afterCommit(events);
-    return result;
-  }
+  const commit = committer(deps);
+
 
   const base = (r: AccessRequest, profile?: Profile) => ({
     subject: r.requester,

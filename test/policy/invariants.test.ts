@@ -116,7 +116,11 @@ async function expected(what: string, fn: () => Promise<unknown>): Promise<void>
     await fn();
   } catch (e) {
     if (e instanceof KeyshiftError) {
-      if (process.env.POLICY_STATS) { const k = `refused ${what}: ${e.code}${process.env.POLICY_STATS === "2" ? " " + e.message.replace(/[a-z]{3}_[0-9A-Za-z]+/g, "ID").slice(0, 90) : ""}`; STATS.set(k, (STATS.get(k) ?? 0) + 1); }
+      if (process.env.POLICY_STATS) {
+        // POLICY_STATS=2 also groups refusals by message (IDs masked).
+        const key = `refused ${what}: ${e.code}${process.env.POLICY_STATS === '2' ? ` ${e.message.replace(/[a-z]{3}_[0-9A-Za-z]+/g, 'ID').slice(0, 90)}` : ''}`;
+        STATS.set(key, (STATS.get(key) ?? 0) + 1);
+      }
       return;
     }
     throw new Error(`${what}: unexpected ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, { cause: e });
@@ -392,7 +396,7 @@ async function runSequence(actions: Action[], opts: { knownBugs: boolean }): Pro
   }
 }
 
-/** POLICY_STATS=1 prints how often each event happened across runs (is the generator reaching every path?). */
+/** POLICY_STATS=1 prints how often each event and refusal happened across runs: is the generator reaching every path? */
 const STATS = new Map<string, number>();
 process.on('exit', () => {
   if (process.env.POLICY_STATS) console.log([...STATS.entries()].sort().map(([k, v]) => `${k}: ${v}`).join('\n'));

@@ -1,7 +1,7 @@
 import type { CommandContext, Verb } from '../command.ts';
 import { arg, opt } from '../command.ts';
-import type { ExtendResult, Grant, ListOf, ProfileInfo } from '../api-types.ts';
-import { defaultPublicKey, expandPath } from '../credentials.ts';
+import type { ExtendResult } from '../api-types.ts';
+import { STALE_CERT_HINT, defaultPublicKey, expandPath, isSshGrant } from '../credentials.ts';
 import { checkDuration } from '../durations.ts';
 import { EXIT, usageError } from '../errors.ts';
 import type { ApiClient } from '../http-client.ts';
@@ -88,19 +88,10 @@ async function applied(ctx: CommandContext, client: ApiClient, result: ExtendRes
   if (credentials) {
     const key = opt(ctx, 'public-key');
     await printCredentials(ctx, credentials, null, 'env', key ? expandPath(ctx.io, key) : defaultPublicKey(ctx.io));
-  } else if (waited && grant && (await isSsh(client, grant))) {
+  } else if (waited && grant && (await isSshGrant(client, grant))) {
     // The server re-signs on approval but hands the certificate to nobody; a fresh one
     // is one creds call away.
-    ctx.out.info(`your SSH certificate still ends at the old time; get one valid to the new end with: keyshift creds ${grant.id}`);
+    ctx.out.info(STALE_CERT_HINT(grant.id));
   }
   return exitFor(request);
-}
-
-async function isSsh(client: ApiClient, grant: Grant): Promise<boolean> {
-  try {
-    const { items } = await client.get<ListOf<ProfileInfo>>('/profiles');
-    return items.find((p) => p.name === grant.profile)?.connector_type === 'ssh';
-  } catch {
-    return false;
-  }
 }

@@ -1,7 +1,9 @@
 import type { CommandContext, Verb } from '../command.ts';
 import { arg, opt } from '../command.ts';
 import type { RequestResult } from '../api-types.ts';
+import { STALE_CERT_HINT, isSshGrant } from '../credentials.ts';
 import { checkDuration } from '../durations.ts';
+import type { ApiClient } from '../http-client.ts';
 import { compactDuration } from '../output.ts';
 import { printGrant, printRequest } from '../views.ts';
 import { DEFAULT_TIMEOUT, approversNeeded, exitFor, grantOf, timeoutSeconds, waitForDecision } from '../wait.ts';
@@ -47,7 +49,7 @@ export const verb: Verb = {
             `this is a request to extend it by ${compactDuration(created.request.duration_seconds)}`,
         );
       }
-      if (!ctx.values.wait || created.request.state !== 'pending') return finish(ctx, created);
+      if (!ctx.values.wait || created.request.state !== 'pending') return finish(ctx, created, client);
 
       if (!ctx.json) printRequest(ctx.out, created.request);
       const who = await approversNeeded(client, created.request.profile);
@@ -55,13 +57,13 @@ export const verb: Verb = {
         `waiting up to ${compactDuration(timeout)} for ${who ? `approval of ${created.request.id} by ${who}` : `a decision on ${created.request.id}`}…`,
       );
       const request = await waitForDecision(client, created.request.id, timeout * 1000);
-      return finish(ctx, { request, grant: await grantOf(client, request) });
+      return finish(ctx, { request, grant: await grantOf(client, request) }, client);
     },
   },
 };
 
 /** Prints the outcome and maps the request's state to the exit code. */
-function finish(ctx: CommandContext, result: RequestResult): number {
+async function finish(ctx: CommandContext, result: RequestResult, client: ApiClient): Promise<number> {
   const { request, grant } = result;
   if (ctx.json) ctx.out.value(result);
   else {
@@ -69,5 +71,9 @@ function finish(ctx: CommandContext, result: RequestResult): number {
     if (grant) printGrant(ctx.out, grant);
   }
   if (request.state === 'pending') ctx.out.info(`pending approval; follow it with: keyshift requests --mine`);
+  // This endpoint hands back no re-issued credentials (extend does), so say how to refresh.
+  if (request.kind === 'extension' && request.state === 'approved' && grant && (await isSshGrant(client, grant))) {
+    ctx.out.info(STALE_CERT_HINT(grant.id));
+  }
   return exitFor(request);
 }
