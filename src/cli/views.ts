@@ -59,7 +59,8 @@ export function breakGlassNote(g: Grant, now = Date.now()): string {
   return `unreviewed, due ${relative(g.review_due_at, now)}`;
 }
 
-export function printGrant(out: Output, g: Grant): void {
+/** `forGrantee: false` (approvers, reviewers) leaves out the how-to-use-it hint meant for the grantee. */
+export function printGrant(out: Output, g: Grant, opts: { forGrantee?: boolean } = {}): void {
   const when =
     g.state === 'active'
       ? `ends in ${remaining(g.ends_at)}`
@@ -73,7 +74,7 @@ export function printGrant(out: Output, g: Grant): void {
   if (g.break_glass) {
     out.line(`         BREAK-GLASS: ${breakGlassNote(g)}${g.review_comment ? `: ${g.review_comment}` : ''}`);
   }
-  if (g.state === 'active') {
+  if (g.state === 'active' && opts.forGrantee !== false) {
     out.info(`use it: keyshift creds ${g.id}   or   keyshift connect ${g.id}`);
   }
 }

@@ -184,13 +184,16 @@ export function createGrantService(deps: CoreDeps) {
    * deadline at the target first, then on the grant with `grant.extended`. The SSH
    * connector re-issues the certificate; those credentials are returned to the grantee.
    */
-  async function applyExtension(id: string, bySeconds: number, actor: string, reason: string | null, requestId: string | null): Promise<Grant & { reissued?: CredentialsResult }> {
+  async function applyExtension(id: string, bySeconds: number, actor: string, reason: string | null, requestId: string | null, deliverToGrantee: boolean): Promise<Grant & { reissued?: CredentialsResult }> {
     return withCredentialLock(id, async () => {
       const g = await store.read.getGrant(id);
       if (!g) throw notFound('grant', id);
       if (g.state !== 'active' || (g.ends_at && g.ends_at <= clock.now().toISOString())) throw conflict(`grant ${id} is no longer active; nothing was extended`);
       const newEnd = addSeconds(new Date(g.ends_at!), bySeconds);
-      const result = await deps.connector(g.connector).extend(contextFor(g, newEnd));
+      const extended = await deps.connector(g.connector).extend(contextFor(g, newEnd));
+      // Re-issued credentials are kept only when they go straight back to the grantee;
+      // otherwise nobody receives them and the grantee asks for fresh ones (`keyshift creds`).
+      const result = deliverToGrantee ? extended : { state: extended.state };
       const updated = await commit(async (tx, audit) => {
         const cur = await tx.getGrant(id);
         if (!cur || cur.state !== 'active' || cur.ends_at !== g.ends_at || cur.ends_at! <= clock.now().toISOString()) return null;

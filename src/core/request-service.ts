@@ -8,7 +8,7 @@ import type { CoreDeps } from './deps.ts';
 import type { AccessRequest, AuditEvent, AuditInput, Grant, Principal } from './model.ts';
 import type { IncidentSource, StoreTx, TicketSource } from './ports.ts';
 import type { Profile } from './profile.ts';
-import type { GrantService } from './grant-service.ts';
+import type { CredentialsResult, GrantService } from './grant-service.ts';
 import { committer } from './commit.ts';
 import { KeyshiftError, conflict, invalidInput, notFound, policyDenied } from './errors.ts';
 import { addSeconds } from './clock.ts';
@@ -30,6 +30,8 @@ export interface NewRequestInput {
 export interface RequestOutcome {
   request: AccessRequest;
   grant: Grant | null;
+  /** Credentials re-issued by an extension, only ever for the grantee's own call. */
+  credentials?: CredentialsResult | null;
 }
 
 const MAX_REASON = 2000;
@@ -103,15 +105,22 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
     return grant.id;
   }
 
-  async function finish(requestId: string, grantId: string | null): Promise<RequestOutcome> {
+  /**
+   * After the deciding commit: activate the new grant, or apply an approved extension.
+   * `caller` matters for extensions: re-issued credentials (a new SSH certificate) go
+   * only to the grantee's own call, never to the approver whose approval applied them.
+   */
+  async function finish(requestId: string, grantId: string | null, caller: string): Promise<RequestOutcome> {
     const r = (await store.read.getRequest(requestId))!;
     if (r.kind === 'extension' && r.state === 'approved' && r.extends_grant_id) {
-      // The approval is committed; apply it at the target and on the grant now.
-      const grant = await grants.applyExtension(r.extends_grant_id, r.duration_seconds, r.decided_by ?? r.requester, r.reason, r.id).catch(async (e: unknown) => {
+      const forGrantee = caller === r.requester;
+      const applied = await grants.applyExtension(r.extends_grant_id, r.duration_seconds, r.decided_by ?? r.requester, r.reason, r.id, forGrantee).catch(async (e: unknown) => {
         deps.log('warn', 'approved extension could not be applied', { request: r.id, error: e instanceof Error ? e.message : String(e) });
         return store.read.getGrant(r.extends_grant_id!);
       });
-      return { request: (await store.read.getRequest(requestId))!, grant: grant ?? null };
+      if (!applied) return { request: (await store.read.getRequest(requestId))!, grant: null, credentials: null };
+      const { reissued, ...grant } = applied as Grant & { reissued?: CredentialsResult };
+      return { request: (await store.read.getRequest(requestId))!, grant, credentials: forGrantee ? (reissued ?? null) : null };
     }
     const grant = grantId ? await grants.activate(grantId) : null;
     return { request: r, grant };
@@ -190,7 +199,7 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       }
       return { requestId: r.id, grantId };
     });
-    return finish(requestId, grantId);
+    return finish(requestId, grantId, who.email);
   }
 
   function newRequest(who: Principal, profile: Profile, kind: 'grant' | 'extension', extendsGrant: string | null, durationSeconds: number, input: { reason: string | null; ticket: string | null; incident: string | null; breakGlass: boolean }, decision: Decision): AccessRequest {
@@ -270,7 +279,7 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       await recordDecision(tx, audit, r, profile, decision);
       return r.id;
     });
-    return finish(requestId, null);
+    return finish(requestId, null, who.email);
   }
 
   function visible(r: AccessRequest | null, who: Principal, id: string): AccessRequest {
@@ -337,7 +346,7 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       return createGrantRow(tx, { ...r, state: 'approved' }, profile, audit);
     });
     if (late) throw late;
-    return finish(id, grantId);
+    return finish(id, grantId, who.email);
   }
 
   async function deny(who: Principal, id: string, comment: string | null): Promise<RequestOutcome> {
@@ -441,6 +450,19 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
     if (profile.ticketPattern) requirements.push(`tickets must match ${profile.ticketPattern}${deps.tickets ? ' and be open' : ''}`);
     if (profile.incidentPattern) requirements.push(`incidents must match ${profile.incidentPattern}${deps.incidents ? ' and be open' : ''}`);
     const held = (await store.read.listGrants({ grantee: subject.email, profile: profile.name, states: ['active'] }))[0];
+    if (held && decision.outcome !== 'denied') {
+      // A request now would be an extension of the held grant: its limits decide first.
+      try {
+        checkExtensionLimits(held, profile, durationSeconds);
+        if (profile.extend?.approval === 'none') {
+          decision.outcome = 'auto_approve';
+          decision.reasons = [`it would extend ${held.id}, which ${profile.name} lets the grantee do without approval`];
+        }
+      } catch (e) {
+        decision.outcome = 'denied';
+        decision.reasons = [e instanceof Error ? e.message : String(e)];
+      }
+    }
     const eligible = eligibleApprovers(profile, deps.directory, subject.email);
     return {
       profile: profile.name,

@@ -26,7 +26,7 @@ export function decisionCommand(action: 'approve' | 'deny'): Command {
         return 0;
       }
       printRequest(ctx.out, result.request);
-      if (result.grant) printGrant(ctx.out, result.grant);
+      if (result.grant) printGrant(ctx.out, result.grant, { forGrantee: false });
       else if (result.request.state === 'pending') ctx.out.info('your approval is recorded; other approval rules still need approvers');
       return 0;
     },

@@ -6,7 +6,7 @@ export const verb: Verb = {
   '': {
     usage: 'init [--config FILE] [--force]',
     description: [
-      'Write a starter keyshift.yaml, create the SSH CA key and print the first admin token',
+      'Write a starter keyshift.yaml, create the SSH CA key and print an API token for each example user',
       '(shown once). Leaves an existing config alone unless --force.',
     ].join('\n'),
     options: {

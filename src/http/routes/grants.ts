@@ -57,8 +57,7 @@ export function grantRoutes(app: FastifyInstance, ctx: HttpContext): void {
     const who = principalOf(req);
     const body = parseInput(ExtendBody, req.body, 'body');
     const outcome = await ctx.requests.requestExtension(who, grantId(req.params.id), parseDuration(body.duration, 'extension'), body.reason ?? null);
-    const { reissued, ...grant } = (outcome.grant ?? {}) as Grant & { reissued?: unknown };
-    return reply.status(outcome.request.state === 'pending' ? 202 : 200).send({ request: outcome.request, grant: outcome.grant ? grant : null, credentials: reissued ?? null });
+    return reply.status(outcome.request.state === 'pending' ? 202 : 200).send({ request: outcome.request, grant: outcome.grant, credentials: outcome.credentials ?? null });
   });
 
   app.post<{ Params: { id: string } }>('/api/v1/grants/:id/review', async (req) => {

@@ -52,7 +52,7 @@ export function requestRoutes(app: FastifyInstance, ctx: HttpContext): void {
       incident: body.incident ?? null,
       breakGlass: body.break_glass,
     });
-    return reply.status(201).send(outcome);
+    return reply.status(201).send({ request: outcome.request, grant: outcome.grant, credentials: outcome.credentials ?? null });
   });
 
   app.get('/api/v1/requests', async (req) => {
@@ -66,7 +66,8 @@ export function requestRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.post<{ Params: { id: string } }>('/api/v1/requests/:id/approve', async (req) => {
     const who = principalOf(req);
     const body = parseInput(DecisionBody, req.body, 'body');
-    return ctx.requests.approve(who, requestId(req.params.id), body.comment ?? null);
+    const outcome = await ctx.requests.approve(who, requestId(req.params.id), body.comment ?? null);
+    return { request: outcome.request, grant: outcome.grant };
   });
 
   app.post<{ Params: { id: string } }>('/api/v1/requests/:id/deny', async (req) => {
