@@ -26,28 +26,43 @@ export function hashEvent(e: Omit<AuditEvent, 'hash'>): string {
 }
 
 export async function appendAudit(tx: StoreTx, input: AuditInput, at: Date): Promise<AuditEvent> {
+  return (await appendAuditBatch(tx, [input], at))[0]!;
+}
+
+/**
+ * Appends several events with one head read and one head write (the batch expiry path).
+ * The chain is the same as appending them one by one in this order.
+ */
+export async function appendAuditBatch(tx: StoreTx, inputs: AuditInput[], at: Date): Promise<AuditEvent[]> {
+  if (inputs.length === 0) return [];
   const head = await tx.auditHeadRow();
-  const body: Omit<AuditEvent, 'hash'> = {
-    seq: head.seq + 1,
-    id: newId('evt', at.getTime()),
-    time: at.toISOString(),
-    action: input.action,
-    actor: input.actor,
-    subject: input.subject ?? null,
-    profile: input.profile ?? null,
-    connector: input.connector ?? null,
-    request_id: input.request_id ?? null,
-    grant_id: input.grant_id ?? null,
-    incident: input.incident ?? null,
-    ticket: input.ticket ?? null,
-    reason: input.reason ?? null,
-    details: input.details ?? {},
-    prev_hash: head.hash,
-  };
-  const event: AuditEvent = { ...body, hash: hashEvent(body) };
-  await tx.insertAuditEvent(event);
-  await tx.setAuditHead(event.seq, event.hash);
-  return event;
+  let prev = head.hash;
+  let seq = head.seq;
+  const events = inputs.map((input) => {
+    const body: Omit<AuditEvent, 'hash'> = {
+      seq: ++seq,
+      id: newId('evt', at.getTime()),
+      time: at.toISOString(),
+      action: input.action,
+      actor: input.actor,
+      subject: input.subject ?? null,
+      profile: input.profile ?? null,
+      connector: input.connector ?? null,
+      request_id: input.request_id ?? null,
+      grant_id: input.grant_id ?? null,
+      incident: input.incident ?? null,
+      ticket: input.ticket ?? null,
+      reason: input.reason ?? null,
+      details: input.details ?? {},
+      prev_hash: prev,
+    };
+    const event: AuditEvent = { ...body, hash: hashEvent(body) };
+    prev = event.hash;
+    return event;
+  });
+  await tx.insertAuditEvents(events);
+  await tx.setAuditHead(seq, prev);
+  return events;
 }
 
 export interface ChainVerdict {

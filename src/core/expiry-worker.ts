@@ -35,26 +35,16 @@ export function createExpiryWorker(opts: ExpiryWorkerOptions) {
   let stopped = true;
   let idle: Promise<void> = Promise.resolve();
 
-  async function runPool(ids: string[], fn: (id: string) => Promise<unknown>): Promise<void> {
-    let next = 0;
-    const lanes = Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
-      while (next < ids.length) {
-        const id = ids[next++]!;
-        await fn(id).catch((e: unknown) => opts.log('error', 'worker step failed', { id, error: e instanceof Error ? e.message : String(e) }));
-      }
-    });
-    await Promise.all(lanes);
-  }
-
   /** One pass: everything due now. Returns when the pass is done. */
   async function tick(): Promise<void> {
     if (opts.isLeader && !(await opts.isLeader())) return;
     const expired = await opts.grants.claimExpired();
     const retries = await opts.grants.dueRetries();
-    await runPool([...expired, ...retries.filter((id) => !expired.includes(id))], async (id) => {
-      const g = await opts.grants.attemptRevoke(id);
-      if (g?.state === 'expired' && g.ends_at && g.ended_at) opts.onExpired?.(Date.parse(g.ended_at) - Date.parse(g.ends_at));
-    });
+    const ids = [...new Set([...expired, ...retries])];
+    for (let i = 0; i < ids.length; i += 1000) {
+      const done = await opts.grants.revokeMany(ids.slice(i, i + 1000), concurrency);
+      for (const g of done) if (g.state === 'expired' && g.ends_at && g.ended_at) opts.onExpired?.(Date.parse(g.ended_at) - Date.parse(g.ends_at));
+    }
     await opts.requests.expireStale();
   }
 

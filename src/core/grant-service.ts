@@ -5,14 +5,19 @@
  * crash because connector calls are idempotent and each record step re-checks state.
  */
 import type { CoreDeps } from './deps.ts';
-import type { Grant, GrantEnding, Principal } from './model.ts';
+import type { AccessRequest, Grant, GrantEnding, Principal } from './model.ts';
 import { ENDED_GRANT_STATES } from './model.ts';
 import type { ConnectorGrantContext, IssuedCredentials } from './ports.ts';
 import { committer } from './commit.ts';
+import type { AppendAudit } from './commit.ts';
+import type { StoreTx } from './ports.ts';
+import { appendAuditBatch } from './audit-log.ts';
+import type { AuditInput } from './model.ts';
 import { KeyshiftError, conflict, notFound, policyDenied, scrubSecrets } from './errors.ts';
 import { addSeconds } from './clock.ts';
 import { formatDuration } from './duration.ts';
 import { isEligibleApprover } from './policy-engine.ts';
+import { extensionProblem } from './extension-limits.ts';
 
 /** Backoff for failed revocations: 1 s doubling to 60 s, retried without limit. */
 export function revokeBackoffSeconds(attempt: number): number {
@@ -189,7 +194,13 @@ export function createGrantService(deps: CoreDeps) {
       const g = await store.read.getGrant(id);
       if (!g) throw notFound('grant', id);
       if (g.state !== 'active' || (g.ends_at && g.ends_at <= clock.now().toISOString())) throw conflict(`grant ${id} is no longer active; nothing was extended`);
-      const newEnd = addSeconds(new Date(g.ends_at!), bySeconds);
+      const profile = deps.profiles.get(g.profile);
+      const problem = profile ? extensionProblem(g, profile, bySeconds, clock.now()) : `profile ${g.profile} is gone`;
+      if (problem) throw policyDenied(problem);
+      let newEnd = addSeconds(new Date(g.ends_at!), bySeconds);
+      const shiftEnd = await shiftEndFor(g, clock.now());
+      if (profile?.endOn.includes('shift_end') && shiftEnd && shiftEnd < newEnd) newEnd = shiftEnd;
+      if (newEnd.toISOString() <= g.ends_at!) throw policyDenied(`grant ${id} already ends with the grantee's on-call shift; nothing to extend`);
       const extended = await deps.connector(g.connector).extend(contextFor(g, newEnd));
       // Re-issued credentials are kept only when they go straight back to the grantee;
       // otherwise nobody receives them and the grantee asks for fresh ones (`keyshift creds`).
@@ -198,12 +209,21 @@ export function createGrantService(deps: CoreDeps) {
         const cur = await tx.getGrant(id);
         if (!cur || cur.state !== 'active' || cur.ends_at !== g.ends_at || cur.ends_at! <= clock.now().toISOString()) return null;
         await tx.updateGrant(id, { ends_at: newEnd.toISOString(), extensions: cur.extensions + 1, connector_state: result.credentials?.state ?? result.state });
+        // Marks the extension request applied (it no longer counts as in flight).
+        if (requestId) await tx.updateRequest(requestId, { grant_id: id });
         await audit({
           action: 'grant.extended',
           actor,
           ...auditBase(g),
           reason,
-          details: { by: formatDuration(bySeconds), previous_ends_at: g.ends_at, ends_at: newEnd.toISOString(), extension: cur.extensions + 1, extension_request: requestId },
+          details: {
+            by: formatDuration(bySeconds),
+            previous_ends_at: g.ends_at,
+            ends_at: newEnd.toISOString(),
+            extension: cur.extensions + 1,
+            extension_request: requestId,
+            ...(newEnd.getTime() < Date.parse(g.ends_at!) + bySeconds * 1000 ? { capped_by: 'shift_end' } : {}),
+          },
         });
         if (result.credentials) {
           await audit({ action: 'grant.credentials_issued', actor: g.grantee, ...auditBase(g), details: { kind: result.credentials.kind, expires_at: result.credentials.expires_at, via: 'extend', ...result.credentials.audit } });
@@ -260,16 +280,15 @@ export function createGrantService(deps: CoreDeps) {
    * target. Exactly one caller wins the claim; the rest get CONFLICT.
    */
   async function end(id: string, ending: GrantEnding, actor: string, reason: string | null): Promise<Grant> {
-    const claimed = await commit(async (tx) => {
+    await commit(async (tx, audit) => {
       const cur = await tx.getGrant(id);
       if (!cur) throw notFound('grant', id);
       if (cur.state !== 'active' && cur.state !== 'activating') {
         throw conflict(`grant ${id} is ${cur.state}${cur.state === 'revoking' ? ` (being ${cur.ending})` : ''}`);
       }
       await tx.updateGrant(id, { state: 'revoking', ending, ended_by: actor, end_reason: reason, revoke_attempts: 0, next_attempt_at: clock.now().toISOString() });
-      return true;
+      await cancelPendingExtensions(tx, audit, cur, `grant ${id} ${ending === 'expired' ? 'expired' : `was ${ending}`}`);
     });
-    void claimed;
     return attemptRevoke(id);
   }
 
@@ -341,13 +360,102 @@ export function createGrantService(deps: CoreDeps) {
     return attempt;
   }
 
+  /**
+   * Removes many `revoking` grants at once (the expiry worker's path when a thousand
+   * grants end in the same second): connector calls in parallel, then the outcomes
+   * recorded in a few batch transactions instead of one transaction each, so the
+   * serialized write path is not the bottleneck. Same states and events as attemptRevoke.
+   */
+  async function revokeMany(ids: string[], concurrency = 32): Promise<Grant[]> {
+    const mine = ids.filter((id) => !inFlight.has(id));
+    if (mine.length === 0) return [];
+    let release!: (gs: Map<string, Grant>) => void;
+    const done = new Promise<Map<string, Grant>>((r) => (release = r));
+    for (const id of mine) {
+      const p = done.then(async (m) => m.get(id) ?? (await store.read.getGrant(id))!);
+      inFlight.set(id, p);
+      p.finally(() => inFlight.delete(id)).catch(() => undefined);
+    }
+    const results = new Map<string, Grant>();
+    try {
+      const grants = (await store.read.listGrants({ ids: mine, states: ['revoking'], limit: mine.length }));
+      const outcomes: Array<{ g: Grant; state?: Record<string, unknown>; error?: string }> = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(concurrency, grants.length) }, async () => {
+          while (next < grants.length) {
+            const g = grants[next++]!;
+            try {
+              outcomes.push({ g, state: await deps.connector(g.connector).revoke(contextFor(g), { early: (g.ending ?? 'revoked') !== 'expired' }) });
+            } catch (e) {
+              outcomes.push({ g, error: describeError(e) });
+            }
+          }
+        }),
+      );
+      for (let i = 0; i < outcomes.length; i += 250) {
+        const chunk = outcomes.slice(i, i + 250);
+        const events = await store.transaction(async (tx) => {
+          const now = clock.now();
+          const current = new Map((await tx.listGrants({ ids: chunk.map((o) => o.g.id), limit: chunk.length })).map((g) => [g.id, g]));
+          const inputs: AuditInput[] = [];
+          for (const o of chunk) {
+            const cur = current.get(o.g.id);
+            if (!cur || cur.state !== 'revoking') {
+              if (cur) results.set(cur.id, cur);
+              continue;
+            }
+            const ending = cur.ending ?? 'revoked';
+            if (o.state) {
+              const patch = { state: ending, ended_at: now.toISOString(), connector_state: o.state, next_attempt_at: null, last_error: null } as const;
+              await tx.updateGrant(cur.id, patch);
+              results.set(cur.id, { ...cur, ...patch });
+              const lagMs = ending === 'expired' && cur.ends_at ? now.getTime() - Date.parse(cur.ends_at) : undefined;
+              inputs.push({
+                action: `grant.${ending}`,
+                actor: ending === 'expired' ? 'system:expiry' : (cur.ended_by ?? 'system'),
+                ...auditBase(cur),
+                reason: cur.end_reason,
+                details: { ends_at: cur.ends_at, attempts: cur.revoke_attempts + 1, ...(lagMs !== undefined ? { lag_ms: lagMs } : {}) },
+              });
+            } else {
+              const attempts = cur.revoke_attempts + 1;
+              const patch = { revoke_attempts: attempts, last_error: o.error ?? 'unknown error', next_attempt_at: addSeconds(now, revokeBackoffSeconds(attempts)).toISOString() };
+              await tx.updateGrant(cur.id, patch);
+              results.set(cur.id, { ...cur, ...patch });
+              deps.log('warn', 'revocation failed; will retry', { grant: cur.id, connector: cur.connector, attempt: attempts, error: o.error });
+              if (attempts === 1) inputs.push({ action: 'grant.revoke_failed', actor: 'system:revoker', ...auditBase(cur), details: { ending, error: o.error, retrying: true } });
+            }
+          }
+          return appendAuditBatch(tx, inputs, now);
+        });
+        if (events.length) deps.afterCommit(events);
+      }
+    } finally {
+      release(results);
+    }
+    return [...results.values()];
+  }
+
+  /** A pending extension of a grant that is ending can never apply: cancel it with the grant. */
+  async function cancelPendingExtensions(tx: StoreTx, audit: AppendAudit, g: Grant, why: string, candidates?: AccessRequest[]): Promise<void> {
+    const pending = (candidates ?? (await tx.listRequests({ requester: g.grantee, profiles: [g.profile], states: ['pending'] }))).filter((r) => r.extends_grant_id === g.id);
+    for (const r of pending) {
+      await tx.updateRequest(r.id, { state: 'cancelled', decided_at: clock.now().toISOString(), decided_by: 'system:policy', decision_reasons: [why] });
+      await audit({ action: 'request.cancelled', actor: 'system:policy', subject: g.grantee, profile: g.profile, connector: g.connector, request_id: r.id, grant_id: g.id, incident: r.incident, ticket: r.ticket, reason: why });
+    }
+  }
+
   /** Claims every grant past its deadline (one transaction) and returns their IDs. */
   async function claimExpired(limit = 5000): Promise<string[]> {
     const nowIso = clock.now().toISOString();
-    return commit(async (tx) => {
+    return commit(async (tx, audit) => {
       const due = await tx.listGrants({ states: ['active'], endsBy: nowIso, limit });
+      // One read of pending extension requests for the whole batch, not one per grant.
+      const pendingExtensions = due.length ? (await tx.listRequests({ states: ['pending'], limit: 100_000 })).filter((r) => r.kind === 'extension') : [];
       for (const g of due) {
         await tx.updateGrant(g.id, { state: 'revoking', ending: 'expired', ended_by: 'system:expiry', end_reason: 'deadline reached', revoke_attempts: 0, next_attempt_at: nowIso });
+        await cancelPendingExtensions(tx, audit, g, `grant ${g.id} expired`, pendingExtensions);
       }
       return due.map((g) => g.id);
     });
@@ -373,7 +481,7 @@ export function createGrantService(deps: CoreDeps) {
     return grants.map((g) => g.connector_state);
   }
 
-  return { activate, get, issueCredentials, applyExtension, review, reviews, endFor, end, release, revoke, attemptRevoke, claimExpired, dueRetries, list, revocationStates, isEnded: (g: Grant) => ENDED_GRANT_STATES.includes(g.state) };
+  return { activate, get, shiftEndFor, issueCredentials, applyExtension, review, reviews, endFor, end, release, revoke, attemptRevoke, revokeMany, claimExpired, dueRetries, list, revocationStates, isEnded: (g: Grant) => ENDED_GRANT_STATES.includes(g.state) };
 }
 
 export type GrantService = ReturnType<typeof createGrantService>;

@@ -38,7 +38,7 @@ export function tallyApprovals(rules: ApprovalRule[], approvers: Approver[], req
   if (allowOverlap) return tallyOverlapping(rules, approvers, requester);
   const seats: number[] = rules.flatMap((r, i) => Array.from({ length: r.count }, () => i));
   const seatHolder: (string | null)[] = seats.map(() => null);
-  const people = approvers.filter((a) => a.email.toLowerCase() !== requester.toLowerCase());
+  const people = distinct(approvers).filter((a) => a.email.toLowerCase() !== requester.toLowerCase());
   const eligible = (p: Approver, ruleIndex: number) => matchesAny(rules[ruleIndex]!.approvers, p);
   const byEmail = new Map(people.map((p) => [p.email, p]));
 
@@ -69,13 +69,24 @@ export function tallyApprovals(rules: ApprovalRule[], approvers: Approver[], req
 
 /** With `allow_overlap`, each rule counts every eligible approver independently. */
 function tallyOverlapping(rules: ApprovalRule[], approvers: Approver[], requester: string): ApprovalTally {
-  const people = approvers.filter((a) => a.email.toLowerCase() !== requester.toLowerCase());
+  const people = distinct(approvers).filter((a) => a.email.toLowerCase() !== requester.toLowerCase());
   const statuses = rules.map((r, i) => {
     const counted = people.filter((p) => matchesAny(r.approvers, p)).map((p) => p.email).slice(0, r.count);
     return { index: i, approvers: r.approvers, count: r.count, counted, met: counted.length >= r.count };
   });
   const assignment = new Map<string, number | null>(approvers.map((a) => [a.email, statuses.find((s) => s.counted.includes(a.email))?.index ?? null]));
   return { satisfied: statuses.every((s) => s.met), rules: statuses, assignment };
+}
+
+/** One entry per person (emails compare case-insensitively): nobody counts twice. */
+function distinct(approvers: Approver[]): Approver[] {
+  const seen = new Set<string>();
+  return approvers.filter((a) => {
+    const key = a.email.toLowerCase();
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 export function describeRule(rule: ApprovalRule, index: number): string {
@@ -175,7 +186,15 @@ export function decideRequest(profile: Profile, user: Approver, input: RequestIn
   if (profile.autoApproveOnCall && facts.onCall?.onCall) {
     return { outcome: 'auto_approve', reasons: [`auto-approved: ${facts.onCall.detail}`], preApprovedBy: none };
   }
-  const pre = facts.preApprovals.filter((p) => p.approver.email.toLowerCase() !== user.email.toLowerCase());
+  // One window per author counts (the one lasting longest), whatever overlaps exist.
+  const byAuthor = new Map<string, PolicyFacts['preApprovals'][number]>();
+  for (const p of facts.preApprovals) {
+    const key = p.approver.email.toLowerCase();
+    if (key === user.email.toLowerCase()) continue;
+    const prev = byAuthor.get(key);
+    if (!prev || p.until > prev.until) byAuthor.set(key, p);
+  }
+  const pre = [...byAuthor.values()];
   if (pre.length) {
     const tally = tallyApprovals(profile.approvalRules, pre.map((p) => p.approver), user.email, profile.allowOverlap);
     if (tally.satisfied) {

@@ -66,6 +66,7 @@ export interface RequestFilter {
 }
 
 export interface GrantFilter {
+  ids?: string[];
   states?: GrantState[];
   grantee?: string;
   profile?: string;
@@ -124,6 +125,8 @@ export interface StoreTx extends StoreReader {
   insertGrant(g: Grant): Promise<void>;
   updateGrant(id: string, patch: Partial<Omit<Grant, 'id'>>): Promise<void>;
   insertAuditEvent(e: AuditEvent): Promise<void>;
+  /** Several events in few statements (batch expiry); same guarantees as one by one. */
+  insertAuditEvents(events: AuditEvent[]): Promise<void>;
   setAuditHead(seq: number, hash: string): Promise<void>;
   insertToken(t: ApiToken & { token_hash: string }): Promise<void>;
   insertPreApproval(p: PreApproval): Promise<void>;

@@ -16,6 +16,8 @@ import { newId } from './ids.ts';
 import { formatDuration } from './duration.ts';
 import { decideRequest, describeRule, eligibleApprovers, isEligibleApprover, tallyApprovals } from './policy-engine.ts';
 import type { Decision, PolicyFacts } from './policy-engine.ts';
+import { extensionProblem } from './extension-limits.ts';
+import type { ExtensionsInFlight } from './extension-limits.ts';
 import { matchesAny } from './profile.ts';
 
 export interface NewRequestInput {
@@ -154,19 +156,15 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
   }
 
   /** Extension limits of a live grant; throws POLICY_DENIED naming the limit. */
-  function checkExtensionLimits(g: Grant, profile: Profile, bySeconds: number): void {
-    if (!profile.extend) throw policyDenied(`profile ${g.profile} does not allow extensions`);
-    if (g.extensions >= profile.extend.maxTimes) throw policyDenied(`grant ${g.id} has been extended ${g.extensions} times; ${g.profile} allows ${profile.extend.maxTimes}`);
-    const activated = Date.parse(g.activated_at ?? g.created_at);
-    const end = Date.parse(g.ends_at!);
-    const total = (end + bySeconds * 1000 - activated) / 1000;
-    if (total > profile.extend.maxTotalSeconds) {
-      throw policyDenied(`extending by ${formatDuration(bySeconds)} would make grant ${g.id} last ${formatDuration(total)}; ${g.profile} allows at most ${formatDuration(profile.extend.maxTotalSeconds)} in total`);
-    }
-    const elapsedPct = ((clock.now().getTime() - activated) / (end - activated)) * 100;
-    if (elapsedPct < profile.extend.afterElapsedPercent) {
-      throw policyDenied(`grant ${g.id} can be extended once ${profile.extend.afterElapsedPercent}% of it has elapsed (now ${Math.floor(elapsedPct)}%)`);
-    }
+  function checkExtensionLimits(g: Grant, profile: Profile, bySeconds: number, inFlight?: ExtensionsInFlight): void {
+    const problem = extensionProblem(g, profile, bySeconds, clock.now(), inFlight);
+    if (problem) throw policyDenied(problem);
+  }
+
+  /** Approved extensions of a grant that were not applied yet (applied ones carry grant_id). */
+  async function extensionsInFlight(tx: StoreTx, g: Grant): Promise<ExtensionsInFlight> {
+    const approved = (await tx.listRequests({ requester: g.grantee, profiles: [g.profile], states: ['approved'] })).filter((r) => r.extends_grant_id === g.id && r.grant_id === null);
+    return { count: approved.length, seconds: approved.reduce((n, r) => n + r.duration_seconds, 0) };
   }
 
   async function create(who: Principal, input: NewRequestInput): Promise<RequestOutcome> {
@@ -184,7 +182,7 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       if (live[0]) {
         throw conflict(`you already hold ${live[0].id} for ${profile.name}${live[0].ends_at ? ` until ${live[0].ends_at}` : ''}; use keyshift extend ${live[0].id}`);
       }
-      const pending = await tx.listRequests({ requester: who.email, profiles: [profile.name], states: ['pending'] });
+      const pending = (await tx.listRequests({ requester: who.email, profiles: [profile.name], states: ['pending'] })).filter((p) => p.kind === 'grant');
       if (pending[0] && !input.breakGlass) throw conflict(`request ${pending[0].id} for ${profile.name} is already pending`);
       const r = newRequest(who, profile, 'grant', null, durationSeconds, input, decision);
       await tx.insertRequest(r);
@@ -237,13 +235,15 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       reason: r.reason,
       details: { kind: r.kind, extends_grant_id: r.extends_grant_id, duration: formatDuration(r.duration_seconds), break_glass: r.break_glass, outcome: decision.outcome, reasons: decision.reasons },
     });
-    if (r.state !== 'approved') return;
-    if (decision.outcome === 'auto_approve' && decision.preApprovedBy.length) {
+    // Pre-approvals count as their authors' approvals, also when they cover only some
+    // rules: the request then waits for the rest.
+    if (decision.preApprovedBy.length && (decision.outcome === 'auto_approve' || decision.outcome === 'needs_approval')) {
       const tally = tallyApprovals(profile.approvalRules, decision.preApprovedBy, r.requester, profile.allowOverlap);
       for (const a of decision.preApprovedBy) {
         await tx.insertApproval(r.id, { approver: a.email, decision: 'approve', comment: 'pre-approved', rule: tally.assignment.get(a.email) ?? null, automatic: true, created_at: r.created_at });
       }
     }
+    if (r.state !== 'approved') return;
     await audit({ action: 'request.approved', actor: r.decided_by!, ...base(r, profile), reason: r.reason, details: { automatic: true, outcome: decision.outcome, reasons: decision.reasons } });
   }
 
@@ -259,6 +259,10 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
     const profile = profileOrThrow(g.profile);
     checkExtensionLimits(g, profile, bySeconds);
     if (reason !== null && reason.length > MAX_REASON) throw invalidInput(`reason is ${reason.length} characters; at most ${MAX_REASON}`);
+    const shiftEnd = await grants.shiftEndFor(g, clock.now());
+    if (profile.endOn.includes('shift_end') && Date.parse(g.ends_at!) + bySeconds * 1000 > (shiftEnd?.getTime() ?? 0)) {
+      throw policyDenied(shiftEnd ? `${profile.name} ends with your on-call shift at ${shiftEnd.toISOString()}; the grant cannot be extended past it` : `${profile.name} ends with your on-call shift, and you are not on call now`);
+    }
     const input = { reason, ticket: g.ticket, incident: g.incident, breakGlass: false };
     let decision: Decision;
     if (profile.extend!.approval === 'none') {
@@ -274,6 +278,11 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
     const requestId = await commit(async (tx, audit) => {
       const pending = (await tx.listRequests({ requester: who.email, profiles: [profile.name], states: ['pending'] })).find((r) => r.extends_grant_id === grantId);
       if (pending) throw conflict(`extension request ${pending.id} for grant ${grantId} is already pending`);
+      // Re-checked under the write lock, counting approved extensions not yet applied,
+      // so parallel requests cannot together exceed the limits.
+      const cur = await tx.getGrant(grantId);
+      if (!cur || cur.state !== 'active') throw conflict(`grant ${grantId} is ${cur?.state ?? 'gone'}, not active`);
+      checkExtensionLimits(cur, profile, bySeconds, await extensionsInFlight(tx, cur));
       const r = newRequest(who, profile, 'extension', grantId, bySeconds, input, decision);
       await tx.insertRequest(r);
       await recordDecision(tx, audit, r, profile, decision);
@@ -322,7 +331,13 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
 
       if (r.kind === 'extension') {
         const g = r.extends_grant_id ? await tx.getGrant(r.extends_grant_id) : null;
-        if (!g || g.state !== 'active') throw conflict(`grant ${r.extends_grant_id} is ${g?.state ?? 'gone'}; the extension request ${id} cannot be approved`);
+        if (!g || g.state !== 'active' || (g.ends_at !== null && g.ends_at <= clock.now().toISOString())) {
+          throw conflict(`grant ${r.extends_grant_id} is ${g?.state === 'active' ? 'past its deadline' : (g?.state ?? 'gone')}; the extension request ${id} cannot be approved`);
+        }
+        const profileForLimits = profileOrThrow(r.profile);
+        const others = await extensionsInFlight(tx, g);
+        const problem = extensionProblem(g, profileForLimits, r.duration_seconds, clock.now(), others);
+        if (problem) throw policyDenied(problem);
       } else {
         const live = (await tx.listGrants({ grantee: r.requester, profile: r.profile, states: ['activating', 'active'] }))[0];
         if (live) throw conflict(`${r.requester} already holds ${live.id} for ${r.profile}; request ${id} cannot add a second grant`);

@@ -171,6 +171,7 @@ class SqlReader implements StoreReader {
 
   async listGrants(f: GrantFilter): Promise<Grant[]> {
     let q = this.db.selectFrom('grants').selectAll();
+    if (f.ids) q = f.ids.length ? q.where('id', 'in', f.ids) : q.where(sql<boolean>`1 = 0`);
     if (f.states?.length) q = q.where('state', 'in', f.states);
     if (f.grantee) q = q.where('grantee', '=', f.grantee);
     if (f.profile) q = q.where('profile', '=', f.profile);
@@ -272,6 +273,13 @@ class SqlTx extends SqlReader implements StoreTx {
 
   async insertAuditEvent(e: AuditEvent): Promise<void> {
     await this.trx.insertInto('audit_events').values({ ...e, details: JSON.stringify(e.details) }).execute();
+  }
+
+  async insertAuditEvents(events: AuditEvent[]): Promise<void> {
+    // 100 rows × 16 columns stays under SQLite's and PostgreSQL's bind-parameter limits.
+    for (let i = 0; i < events.length; i += 100) {
+      await this.trx.insertInto('audit_events').values(events.slice(i, i + 100).map((e) => ({ ...e, details: JSON.stringify(e.details) }))).execute();
+    }
   }
 
   async setAuditHead(seq: number, hash: string): Promise<void> {

@@ -235,11 +235,13 @@ describe('database access end to end (PostgreSQL 15, MariaDB)', () => {
         'down-read': { connector: 'pg-down', access: { roles: ['ks_test_readonly'] }, duration, requesters },
       },
     });
-    server = first;
     tokens = first.tokens;
+    await first.ks.close();
+    server = await restartCapturing();
   });
 
   after(async () => {
+    writeFileSync('/tmp/repro/serverlog.txt', serverLog.join('\n'));
     const problems: string[] = [];
     const step = async (what: string, fn: () => unknown) => {
       try {
@@ -497,6 +499,31 @@ describe('database access end to end (PostgreSQL 15, MariaDB)', () => {
     }
   });
 
+  it(
+    'keyshift config check --connect names the GRANT OPTION a MariaDB admin lacks for a privilege a profile hands out',
+    { todo: 'BUG: the mysql check ignores the profiles\' access (ConnectorCheckInput) and only asks whether the admin holds anything WITH GRANT OPTION, so an admin lacking SELECT ON <db>.* WITH GRANT OPTION passes config check and then every grant fails with ER_DBACCESS_DENIED_ERROR' },
+    async () => {
+      // Holds every documented privilege, but WITH GRANT OPTION only on another schema.
+      const admin = await maria!.addAdmin(['GRANT OPTION']);
+      secrets.push(admin.password);
+      await maria!.query(`GRANT SELECT ON \`${maria!.guardSchema}\`.* TO ?@'%' WITH GRANT OPTION`, [admin.user]);
+      const path = join(work!, 'no-grant-option.yaml');
+      writeFileSync(
+        path,
+        stringify({
+          storage: { url: 'sqlite:data/check.db' },
+          connectors: { shop: { type: 'mysql', url: '${env:KS_CHECK_MYSQL}', database: maria!.database, user_prefix: maria!.prefix, guard_schema: maria!.guardSchema } },
+          profiles: {
+            'shop-read': { connector: 'shop', access: { privileges: [`SELECT ON ${maria!.database}.*`] }, duration: { default: '10m', max: '1h' }, requesters: ['group:engineering'] },
+          },
+        }),
+      );
+      const r = await runCli(['config', 'check', '--connect', '--config', path], { cwd: work!, env: cleanEnv(join(work!, 'home'), { KS_CHECK_MYSQL: admin.url }) });
+      assert.equal(r.code, 1, `exit ${r.code}:\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout + r.stderr, new RegExp(`SELECT.*${maria!.database}.*GRANT OPTION|GRANT OPTION.*SELECT.*${maria!.database}`));
+    },
+  );
+
   describe('after a restart (every log line captured)', () => {
     const fakeGrant = newId('grt');
     const pgOrphan = `ks_${fakeGrant.toLowerCase()}_ghost`;
@@ -507,7 +534,8 @@ describe('database access end to end (PostgreSQL 15, MariaDB)', () => {
     let downMy: { grant: GrantView; creds: DbCredentials; open: Connection };
 
     it('while Keyshift is down the targets guard the deadline: PostgreSQL refuses new logins (VALID UNTIL), the MariaDB event drops the account and its session', async () => {
-      const [pgGrant, myGrant] = await Promise.all([requestGrant('dave', 'db-read', '2s'), requestGrant('dave', 'shop-read', '2s')]);
+      await maria!.ensureEventScheduler();
+      const [pgGrant, myGrant] = await Promise.all([requestGrant('dave', 'db-read', '3s'), requestGrant('dave', 'shop-read', '3s')]);
       const [pgCreds, myCreds] = await Promise.all([issue('dave', pgGrant.id), issue('dave', myGrant.id)]);
       downPg = { grant: pgGrant, creds: pgCreds, open: await pgLogin(pgCreds.credentials) };
       downMy = { grant: myGrant, creds: myCreds, open: await mysqlLogin(myCreds.credentials) };

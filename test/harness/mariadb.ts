@@ -37,6 +37,11 @@ export interface MariaDbFixture {
   addAdmin(without: AdminPrivilege[]): Promise<MariaDbAdmin>;
   /** A query as root. */
   query<R extends RowDataPacket = RowDataPacket>(sql: string, params?: unknown[]): Promise<R[]>;
+  /**
+   * Turns the (server-global) event scheduler ON again, in case a suite running in
+   * parallel put it back OFF; fails when the server was started with it DISABLED.
+   */
+  ensureEventScheduler(): Promise<void>;
   /** Accounts at the server whose name starts with `prefix`. */
   accounts(): Promise<string[]>;
   cleanup(): Promise<void>;
@@ -104,6 +109,10 @@ export async function prepareMariaDb(): Promise<MariaDbFixture> {
       admin,
       addAdmin,
       query,
+      async ensureEventScheduler() {
+        if (schedulerBefore === 'DISABLED') throw new Error('MariaDB runs with event_scheduler=DISABLED: restart it without that setting to test the expiry guard');
+        await root.query('SET GLOBAL event_scheduler = ON');
+      },
       accounts: async () => (await query('SELECT User AS u FROM mysql.user WHERE User LIKE ?', [likePrefix(prefix)])).map((r) => String(r.u)),
       cleanup,
     };

@@ -1,7 +1,6 @@
 /**
  * One focused test per policy rule and per bad policy input, through the HTTP API (and
- * parseConfig for config problems), on a real server with a ManualClock. Tests marked
- * `todo: 'BUG: …'` fail today and describe a defect in src/ that is not fixed here.
+ * parseConfig for config problems), on a real server with a ManualClock.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -277,7 +276,6 @@ describe('pre-approval windows', () => {
 
   it(
     'two pre-approval windows by the same approver still approve the request',
-    { todo: 'BUG: decideRequest passes one preApprovedBy entry per window; recordDecision inserts an approval row per entry and the (request_id, approver) primary key fails → 500 INTERNAL' },
     async () => {
       await withServer({}, async (srv) => {
         ok(await preapprove(srv, 'bob', 'alice', 'host-shell', '1h'), 201, 'first window');
@@ -290,7 +288,6 @@ describe('pre-approval windows', () => {
 
   it(
     'one approver counts once however many windows they opened: two windows by bob do not meet "2 of sre-leads"',
-    { todo: 'BUG: tallyApprovals does not deduplicate approvers, so bob fills both seats of a count: 2 rule (and the request then crashes on the duplicate approval row)' },
     async () => {
       const bob = { email: email('bob'), groups: [...USERS.bob.groups] };
       assert.equal(tallyApprovals([{ approvers: ['group:sre-leads'], count: 2 }], [bob, bob], email('alice')).satisfied, false, 'pure tally');
@@ -305,7 +302,6 @@ describe('pre-approval windows', () => {
 
   it(
     'a pre-approval that meets one rule of two counts as that approval: one more approver for the other rule approves the request',
-    { todo: 'BUG: decideRequest says "pre-approvals … count as approvals" but recordDecision only stores pre-approval rows for approved requests, so approve() never counts them' },
     async () => {
       await withServer({}, async (srv) => {
         ok(await preapprove(srv, 'dave', 'alice', 'two-team'), 201, 'dave (dba) pre-approves');
@@ -353,7 +349,6 @@ describe('on-call auto-approval through the built-in rotation', () => {
 
   it(
     'an extension of a shift_end grant does not run past the shift end',
-    { todo: 'BUG: requestExtension/applyExtension ignore end_on: [shift_end]; an on-call auto-approved extension moves ends_at past the hand-off' },
     async () => {
       await withServer({ clock: new ManualClock('2026-01-05T08:30:00.000Z'), oncall: WEEKLY_ONCALL }, async (srv, clock) => {
         const g = ok<Outcome>(await request(srv, 'alice', { profile: 'oncall', duration: '1h' }), 201, 'alice').grant!;
@@ -404,7 +399,7 @@ describe('extensions', () => {
       const g = await held(srv, 'logs', { duration: '2h' });
       assert.match(refused(await srv.api('alice', 'POST', `/api/v1/grants/${g.id}/extend`, { duration: '90m' }), 403, 'POLICY_DENIED', 'total'), /allows at most 3h in total/);
       ok(await srv.api('alice', 'POST', `/api/v1/grants/${g.id}/extend`, { duration: '1h' }), 200, 'first');
-      assert.match(refused(await srv.api('alice', 'POST', `/api/v1/grants/${g.id}/extend`, { duration: '10m' }), 403, 'POLICY_DENIED', 'times'), /has been extended 1 times; logs allows 1/);
+      assert.match(refused(await srv.api('alice', 'POST', `/api/v1/grants/${g.id}/extend`, { duration: '10m' }), 403, 'POLICY_DENIED', 'times'), /has been extended 1 times?; logs allows 1/);
     });
   });
 
@@ -421,7 +416,6 @@ describe('extensions', () => {
 
   it(
     'parallel extension requests cannot together exceed extend.max_times or extend.max_total',
-    { todo: 'BUG: RequestService.requestExtension checks limits before its transaction and GrantService.applyExtension does not re-check them; all parallel calls apply' },
     async () => {
       await withServer({}, async (srv) => {
         const g = await held(srv, 'logs', { duration: '2h' }); // max_times 1, max_total 3h
@@ -437,7 +431,6 @@ describe('extensions', () => {
 
   it(
     'a pending extension of a grant that has ended does not block a new request for the profile',
-    { todo: 'BUG: RequestService.create counts the stale pending extension request as "already pending" (409) after its grant was released' },
     async () => {
       await withServer({}, async (srv) => {
         const g = await held(srv, 'host-shell');
@@ -451,7 +444,6 @@ describe('extensions', () => {
 
   it(
     'approving an extension of a grant already past its deadline is refused, not recorded as approved with nothing extended',
-    { todo: 'BUG: approve() checks only grant.state === active for extensions, not ends_at; the request becomes approved and applyExtension then fails silently (logged warning)' },
     async () => {
       await withServer({}, async (srv, clock) => {
         const g = await held(srv, 'host-shell', { duration: '15m' });

@@ -105,7 +105,7 @@ function printExplanation(ctx: CommandContext, x: Explanation): void {
   }
   if (x.on_call) {
     const shift = x.on_call.shiftEndsAt ? `; shift ends ${relative(x.on_call.shiftEndsAt)} (${x.on_call.shiftEndsAt})` : '';
-    out.line(`on call: ${x.on_call.onCall ? 'yes' : 'no'}: ${x.on_call.detail}${shift}`);
+    out.line(`on call: ${x.on_call.onCall ? 'yes' : 'no'}: ${x.on_call.detail.replace(/\.$/, '')}${shift}`);
   }
   if (x.pre_approvals.length > 0) {
     out.line('pre-approved:');
