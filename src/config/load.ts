@@ -65,7 +65,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const problems: string[] = [];
   const fromEnv = new Set<string>();
   interpolate(doc, doc.contents as YamlNode | null, [], env, problems, fromEnv, at);
-  const raw = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // Anchors and aliases are fine in a config; only a pathological expansion is refused.
+    raw = doc.toJS({ maxAliasCount: 10_000 }) ?? {};
+  } catch (e) {
+    throw new ConfigError([`${shown}: ${e instanceof Error ? e.message : String(e)}`]);
+  }
   const locate = (path: PathKey[]) => at(nodeAt(doc, path)?.range?.[0]);
 
   const parsed = ConfigSchema.safeParse(raw);

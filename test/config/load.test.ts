@@ -122,3 +122,18 @@ describe('keyshift.yaml validation', () => {
     assert.ok(p.some((x) => /only \$\{env:NAME\}/.test(x)), p.join('\n'));
   });
 });
+
+describe('keyshift.yaml anchors', () => {
+  it('a directory that reuses one anchor for many users loads', () => {
+    const users = Array.from({ length: 150 }, (_, i) => (i === 0 ? `    - { email: u${i}@example.com, groups: &g [sre] }` : `    - { email: u${i}@example.com, groups: *g }`)).join('\n');
+    const loaded = parseConfig(`identity:\n  users:\n${users}\nconnectors:\n  hosts: { type: ssh, ca_key_file: ssh_ca }\n`, file, {});
+    assert.equal(loaded.config.identity.users.length, 150);
+  });
+
+  it('a pathological alias expansion is a config error naming the file, not a crash', () => {
+    const lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 8; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill('*' + String.fromCharCode(96 + i)).join(',')}]`);
+    const p = problems(lines.join('\n') + '\n');
+    assert.match(p[0]!, /keyshift\.yaml/);
+  });
+});
