@@ -67,6 +67,7 @@ function connect(opts: OpenStoreOptions): { db: Kysely<Database>; kind: 'sqlite'
     database.pragma('busy_timeout = 5000');
     database.pragma('foreign_keys = ON');
     database.pragma('synchronous = NORMAL');
+    cacheStatements(database);
     return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), kind: 'sqlite' };
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
@@ -76,6 +77,25 @@ function connect(opts: OpenStoreOptions): { db: Kysely<Database>; kind: 'sqlite'
     return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), kind: 'postgres' };
   }
   throw new KeyshiftError('CONFIG_INVALID', `storage.url ${JSON.stringify(scrubSecrets(url))} must start with sqlite: or postgres://`);
+}
+
+/**
+ * Kysely prepares every query again; the same few hundred SQL strings recur, so keep
+ * their compiled statements (better-sqlite3 runs them synchronously, so reuse is safe,
+ * and SQLite re-prepares a statement by itself after a schema change).
+ */
+function cacheStatements(database: SqliteDatabase.Database, max = 500): void {
+  const prepare = database.prepare.bind(database);
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  database.prepare = ((source: string) => {
+    let stmt = cache.get(source);
+    if (!stmt) {
+      stmt = prepare(source);
+      if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      cache.set(source, stmt);
+    }
+    return stmt;
+  }) as typeof database.prepare;
 }
 
 const bool = (n: number) => n === 1;
