@@ -150,6 +150,7 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
   );
 
   let sweepTimer: NodeJS.Timeout | null = null;
+  let sweeping: Promise<unknown> | null = null;
   return {
     loaded,
     store,
@@ -168,7 +169,15 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
       for (const g of await store.read.listGrants({ states: ['activating'] })) await grants.activate(g.id);
       // Grants that expired while we were down are revoked before we serve anything.
       await worker!.start();
-      const runSweep = () => void isLeader().then((leader) => (leader ? sweeper.sweep() : null)).catch((e: unknown) => log('warn', 'orphan sweep failed', { error: String(e) }));
+      const runSweep = () => {
+        if (sweeping) return;
+        sweeping = isLeader()
+          .then((leader) => (leader ? sweeper.sweep() : null))
+          .catch((e: unknown) => log('warn', 'orphan sweep failed', { error: String(e) }))
+          .finally(() => {
+            sweeping = null;
+          });
+      };
       runSweep();
       dispatcher!.kick();
       sweepTimer = setInterval(runSweep, 10 * 60_000);
@@ -177,6 +186,8 @@ export async function buildKeyshift(opts: KeyshiftOptions): Promise<Keyshift> {
     },
     async close() {
       if (sweepTimer) clearInterval(sweepTimer);
+      // A sweep still talking to a target must finish before its pools close.
+      if (sweeping) await sweeping;
       dispatcher!.stop();
       await worker!.stop();
       await app.close();

@@ -39,7 +39,7 @@ export interface Explanation {
   requirements: string[];
   rules: Array<{ index: number; approvers: string[]; count: number; eligible: string[]; satisfiable: boolean }>;
   /** null when the profile has no on-call auto-approval. */
-  on_call: { onCall: boolean; detail: string; shiftEndsAt?: string | null } | null;
+  on_call: { on_call: boolean; detail: string; shift_ends_at: string | null } | null;
   pre_approvals: Array<{ id: string; by: string; until: string }>;
   held_grant: { id: string; ends_at: string | null; note: string } | null;
   break_glass_allowed: boolean;

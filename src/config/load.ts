@@ -160,6 +160,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       const levels = config.oncall.schedules[onCall.schedule]!.levels.length;
       for (const l of onCall.levels) if (l > levels) problems.push(`${here('approval', 'auto_approve', 'on_call', 'levels')}: schedule ${onCall.schedule} has ${levels} level(s); there is no level ${l}`);
     }
+    if (p.end_on.includes('shift_end') && onCall?.pagerduty_schedule) {
+      problems.push(`${here('end_on')}: shift_end with a PagerDuty schedule needs the PagerDuty on-call source, which is not built yet; use a built-in schedule (oncall.schedules)`);
+    }
     if (p.end_on.includes('shift_end') && !onCall) {
       problems.push(`${here('end_on')}: shift_end needs approval.auto_approve.on_call to name the schedule whose shifts end the grant`);
     }

@@ -10,7 +10,7 @@ import type { IncidentSource, StoreTx, TicketSource } from './ports.ts';
 import type { Profile } from './profile.ts';
 import type { CredentialsResult, GrantService } from './grant-service.ts';
 import { committer } from './commit.ts';
-import { KeyshiftError, conflict, invalidInput, notFound, policyDenied } from './errors.ts';
+import { KeyshiftError, conflict, invalidInput, notFound, policyDenied, scrubSecrets } from './errors.ts';
 import { addSeconds } from './clock.ts';
 import { newId } from './ids.ts';
 import { formatDuration } from './duration.ts';
@@ -117,7 +117,14 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
     if (r.kind === 'extension' && r.state === 'approved' && r.extends_grant_id) {
       const forGrantee = caller === r.requester;
       const applied = await grants.applyExtension(r.extends_grant_id, r.duration_seconds, r.decided_by ?? r.requester, r.reason, r.id, forGrantee).catch(async (e: unknown) => {
-        deps.log('warn', 'approved extension could not be applied', { request: r.id, error: e instanceof Error ? e.message : String(e) });
+        // The approval stands, but nothing was extended: say so on the request, and mark
+        // it settled (grant_id) so it stops counting against the extension limits.
+        const why = scrubSecrets(e instanceof Error ? e.message : String(e)).slice(0, 500);
+        deps.log('warn', 'approved extension could not be applied', { request: r.id, error: why });
+        await store.transaction(async (tx) => {
+          const cur = await tx.getRequest(r.id);
+          if (cur && cur.grant_id === null) await tx.updateRequest(r.id, { grant_id: r.extends_grant_id, decision_reasons: [...cur.decision_reasons, `approved, but not applied: ${why}`] });
+        });
         return store.read.getGrant(r.extends_grant_id!);
       });
       if (!applied) return { request: (await store.read.getRequest(requestId))!, grant: null, credentials: null };
@@ -488,7 +495,7 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       reasons: decision.reasons,
       requirements,
       rules: profile.approvalRules.map((r, i) => ({ index: i, approvers: r.approvers, count: r.count, eligible: eligible[i] ?? [], satisfiable: (eligible[i]?.length ?? 0) >= r.count })),
-      on_call: facts.onCall,
+      on_call: facts.onCall ? { on_call: facts.onCall.onCall, detail: facts.onCall.detail, shift_ends_at: (facts.onCall as { shiftEndsAt?: Date | null }).shiftEndsAt?.toISOString() ?? null } : null,
       pre_approvals: facts.preApprovals.map((p) => ({ id: p.id, by: p.approver.email, until: p.until })),
       held_grant: held ? { id: held.id, ends_at: held.ends_at, note: 'a new request becomes an extension request for this grant' } : null,
       break_glass_allowed: profile.breakGlass.allowed,

@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { CreateRequestBody, DecisionBody, ListRequestsQuery } from './routes/requests.ts';
-import { CredentialsBody, ExtendBody, RevokeBody, ListGrantsQuery } from './routes/grants.ts';
+import { CredentialsBody, ExtendBody, RevokeBody, ReviewBody, ListGrantsQuery } from './routes/grants.ts';
+import { CreatePreApprovalBody } from './routes/preapprovals.ts';
 import { ExplainQuery } from './routes/profiles.ts';
 import { AuditQuery } from './routes/audit.ts';
 import { CreateTokenBody } from './routes/identity.ts';
@@ -53,7 +54,17 @@ export function openApiDocument(): unknown {
       '/api/v1/grants': { get: op('List grants', { query: ListGrantsQuery }) },
       '/api/v1/grants/{id}': { get: op('One grant', { params: ['id'], ok: ref('Grant') }) },
       '/api/v1/grants/{id}/credentials': { post: op('Issue fresh credentials to the grantee', { params: ['id'], body: CredentialsBody }) },
-      '/api/v1/grants/{id}/extend': { post: op('Extend within the profile limits', { params: ['id'], body: ExtendBody }) },
+      '/api/v1/grants/{id}/extend': {
+        post: {
+          ...op('Ask for more time: applied at once (200) when auto-approved, else a pending extension request (202)', { params: ['id'], body: ExtendBody }),
+          responses: { '200': { description: 'Applied; `credentials` holds re-issued credentials for the grantee, if any' }, '202': { description: 'Pending extension request' }, ...errors },
+        },
+      },
+      '/api/v1/grants/{id}/review': { post: op('Acknowledge a break-glass grant (approvers, not the grantee)', { params: ['id'], body: ReviewBody }) },
+      '/api/v1/reviews': { get: op('Open break-glass review items the caller may acknowledge') },
+      '/api/v1/policy/matrix': { get: op('Who can get what, on which terms (admins)') },
+      '/api/v1/preapprovals': { post: op('Pre-approve a user for a profile for a window (approvers)', { body: CreatePreApprovalBody, status: '201' }), get: op('Pre-approvals by or for the caller (admins: all)') },
+      '/api/v1/preapprovals/{id}/revoke': { post: op('Revoke a pre-approval (its author or an admin)', { params: ['id'] }) },
       '/api/v1/grants/{id}/release': { post: op('End your own grant now', { params: ['id'] }) },
       '/api/v1/grants/{id}/revoke': { post: op('Revoke (approvers and admins)', { params: ['id'], body: RevokeBody }) },
       '/api/v1/audit': { get: op('Audit events', { query: AuditQuery }) },

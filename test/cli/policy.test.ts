@@ -73,7 +73,7 @@ describe('keyshift policy explain and policy matrix', () => {
     answer = explanation({
       outcome: 'auto_approve',
       reasons: ['auto-approved: alice@example.com is on call for PABC123 (level 1)'],
-      on_call: { onCall: true, detail: 'alice@example.com is on call for PABC123 (level 1)', shiftEndsAt: shift },
+      on_call: { on_call: true, detail: 'alice@example.com is on call for PABC123 (level 1)', shift_ends_at: shift },
       held_grant: { id: 'grt_held', ends_at: ends, note: 'a new request becomes an extension request for this grant' },
       requirements: ['a request must include a reason (--reason)', 'the reason must be at least 10 characters'],
       break_glass_allowed: true,

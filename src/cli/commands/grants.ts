@@ -8,7 +8,7 @@ import { GRANT_STATES } from '../../core/model.ts';
 export const verb: Verb = {
   '': {
     usage: 'grants [--all] [--state STATE] [--user EMAIL]',
-    description: 'List grants: yours by default, everyone\'s with --all (approvers and admins).',
+    description: 'List grants: yours by default, everyone\'s with --all (admins).',
     options: {
       all: { type: 'boolean', help: 'grants of all users you may see' },
       state: { type: 'string', value: 'STATE', help: `one of ${GRANT_STATES.join(', ')}` },

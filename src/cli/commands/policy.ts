@@ -104,8 +104,8 @@ function printExplanation(ctx: CommandContext, x: Explanation): void {
     out.line(`  ${x.held_grant.note}`);
   }
   if (x.on_call) {
-    const shift = x.on_call.shiftEndsAt ? `; shift ends ${relative(x.on_call.shiftEndsAt)} (${x.on_call.shiftEndsAt})` : '';
-    out.line(`on call: ${x.on_call.onCall ? 'yes' : 'no'}: ${x.on_call.detail.replace(/\.$/, '')}${shift}`);
+    const shift = x.on_call.shift_ends_at ? `; shift ends ${relative(x.on_call.shift_ends_at)} (${x.on_call.shift_ends_at})` : '';
+    out.line(`on call: ${x.on_call.on_call ? 'yes' : 'no'}: ${x.on_call.detail.replace(/\.$/, '')}${shift}`);
   }
   if (x.pre_approvals.length > 0) {
     out.line('pre-approved:');
@@ -141,7 +141,7 @@ function headlineWhy(x: Explanation): string {
   if (x.outcome !== 'auto_approve') return '';
   // The policy engine's order: no rules, then on call, then pre-approvals.
   if (x.rules.length === 0) return ': the profile needs no approval';
-  if (x.on_call?.onCall) return ': on call';
+  if (x.on_call?.on_call) return ': on call';
   if (x.pre_approvals.length > 0) {
     const latest = x.pre_approvals.map((p) => p.until).sort().at(-1) ?? '';
     return `: pre-approved by ${x.pre_approvals.map((p) => p.by).join(', ')} until ${latest}`;

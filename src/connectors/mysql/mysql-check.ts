@@ -5,7 +5,7 @@
  * them directly, as docs/connectors/mysql.md says.
  */
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
-import type { MysqlConfig } from './mysql-schemas.ts';
+import type { MysqlConfig, MysqlAccess } from './mysql-schemas.ts';
 
 export interface ServerFacts {
   version: string;
@@ -27,12 +27,59 @@ interface PrivilegeRow extends RowDataPacket {
   grantable: string;
 }
 
+/**
+ * For every privilege a profile hands out directly, the admin needs the same right WITH
+ * GRANT OPTION on that object (or above it); otherwise every grant fails at GRANT time.
+ */
+function handOutProblems(rows: PrivilegeRow[], accesses: MysqlAccess[]): string[] {
+  const problems = new Set<string>();
+  const grantable = (priv: string, database: string, table: string | null) =>
+    rows.some((r) => {
+      if (r.grantable !== 'YES') return false;
+      const p = norm(r.privilege);
+      if (p !== priv && p !== 'ALL PRIVILEGES') return false;
+      if (r.scope === 'global') return true;
+      if (r.scope === 'schema') return unescapeSchema(r.schema_name ?? '') === database;
+      return table !== null && r.schema_name === database;
+    });
+  for (const access of accesses) {
+    for (const g of access.privileges) {
+      for (const p of g.privileges) {
+        if (!grantable(p, g.database, g.table)) problems.add(`admin user cannot hand out ${p} ON ${g.database}.${g.table ?? '*'} (needs it WITH GRANT OPTION)`);
+      }
+    }
+  }
+  return [...problems];
+}
+
+interface RoleRow extends RowDataPacket {
+  role: string;
+  grantable: string;
+}
+
+/** Roles profiles hand out must exist and be grantable by the admin (WITH ADMIN OPTION). */
+async function roleProblems(conn: PoolConnection, accesses: MysqlAccess[]): Promise<string[]> {
+  let rows: RoleRow[];
+  try {
+    [rows] = await conn.query<RoleRow[]>('SELECT ROLE_NAME AS role, IS_GRANTABLE AS grantable FROM information_schema.APPLICABLE_ROLES');
+  } catch {
+    return ['cannot read information_schema.APPLICABLE_ROLES to check the roles profiles hand out'];
+  }
+  const problems: string[] = [];
+  for (const role of new Set(accesses.flatMap((a) => a.roles))) {
+    const row = rows.find((r) => r.role === role);
+    if (!row) problems.push(`admin user does not hold role ${role} (GRANT ${role} TO the admin WITH ADMIN OPTION), or it does not exist`);
+    else if (row.grantable !== 'YES') problems.push(`admin user holds role ${role} without ADMIN OPTION, so it cannot hand it out`);
+  }
+  return problems;
+}
+
 /** `CONNECTION_ADMIN` (MySQL) and `CONNECTION ADMIN` (MariaDB) compare equal. */
 const norm = (p: string) => p.toUpperCase().replace(/_/g, ' ');
 /** Schema names in grants may carry escaped wildcards: `keyshift\_guard`. */
 const unescapeSchema = (s: string) => s.replace(/\\([_%])/g, '$1');
 
-export async function adminProblems(conn: PoolConnection, config: MysqlConfig, facts: ServerFacts): Promise<string[]> {
+export async function adminProblems(conn: PoolConnection, config: MysqlConfig, facts: ServerFacts, accesses: MysqlAccess[] = []): Promise<string[]> {
   const problems: string[] = [];
   const [rows] = await conn.query<PrivilegeRow[]>(
     `SELECT 'global' AS scope, NULL AS schema_name, PRIVILEGE_TYPE AS privilege, IS_GRANTABLE AS grantable
@@ -69,6 +116,8 @@ export async function adminProblems(conn: PoolConnection, config: MysqlConfig, f
       );
     }
   }
+  problems.push(...handOutProblems(rows, accesses));
+  if (accesses.some((a) => a.roles.length > 0)) problems.push(...(await roleProblems(conn, accesses)));
   try {
     await conn.query('SELECT 1 FROM mysql.user LIMIT 0');
   } catch {

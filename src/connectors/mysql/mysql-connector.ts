@@ -10,6 +10,7 @@ import { KeyshiftError } from '../../core/errors.ts';
 import type {
   Connector,
   ConnectorCheck,
+  ConnectorCheckInput,
   ConnectorDeps,
   ConnectorGrantContext,
   ConnectorModule,
@@ -182,7 +183,15 @@ export function createMysqlConnector(name: string, config: MysqlConfig, deps: Co
     name,
     type: 'mysql',
 
-    async check(): Promise<ConnectorCheck> {
+    async check(input?: ConnectorCheckInput): Promise<ConnectorCheck> {
+      // Profiles' access blocks arrive parsed by accessSchema (privilege strings already
+      // turned into grants); raw blocks from other callers are parsed here.
+      const accesses = (input?.access ?? []).flatMap((a): MysqlAccess[] => {
+        const parsed = MysqlAccessSchema.safeParse(a);
+        if (parsed.success) return [parsed.data];
+        const shaped = a as Partial<MysqlAccess>;
+        return Array.isArray(shaped.roles) && Array.isArray(shaped.privileges) ? [shaped as MysqlAccess] : [];
+      });
       const info: Record<string, string> = { expiry_guard: config.expiry_guard, account_host: accountHost };
       try {
         return await withAdmin('check', [], async (conn) => {
@@ -192,7 +201,7 @@ export function createMysqlConnector(name: string, config: MysqlConfig, deps: Co
           if (config.expiry_guard === 'none') {
             info.warning = 'expiry_guard is none: no target-side guard; access ends only when Keyshift revokes it';
           }
-          const problems = await adminProblems(conn, config, facts);
+          const problems = await adminProblems(conn, config, facts, accesses);
           return { ok: problems.length === 0, problems, info };
         });
       } catch (e) {

@@ -63,7 +63,7 @@ export function grantRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.post<{ Params: { id: string } }>('/api/v1/grants/:id/review', async (req) => {
     const who = principalOf(req);
     const body = parseInput(ReviewBody, req.body, 'body');
-    return { grant: await ctx.grants.review(who, grantId(req.params.id), body.comment ?? null) };
+    return { grant: present(await ctx.grants.review(who, grantId(req.params.id), body.comment ?? null), ctx.clock.now().toISOString()) };
   });
 
   app.get('/api/v1/reviews', async (req) => {
