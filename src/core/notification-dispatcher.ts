@@ -94,6 +94,9 @@ export function createNotificationDispatcher(deps: CoreDeps, notifiers: Notifier
       } while (again && !stopped);
     })().finally(() => {
       running = null;
+      // A kick that arrived after the loop's last check but before this callback would
+      // otherwise be lost (and with it a scheduled retry).
+      if (again && !stopped) kick();
     });
   }
 

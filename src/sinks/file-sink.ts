@@ -43,6 +43,8 @@ export function createFileSink(store: Store, path: string, log: Log) {
       } while (again);
     })().finally(() => {
       running = null;
+      // A kick between the loop's last check and this callback must not be lost.
+      if (again) kick();
     });
   }
 

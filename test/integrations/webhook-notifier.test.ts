@@ -14,10 +14,11 @@ interface Received {
   idempotency: string;
 }
 
+let describe_: () => string = () => '';
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
+    if (Date.now() > end) throw new Error('timed out waiting: ' + describe_());
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -28,6 +29,7 @@ describe('webhook notifications', () => {
   const received: Received[] = [];
   let failNext = 0;
   let badSignatures = 0;
+  describe_ = () => JSON.stringify({ failNext, badSignatures, received: received.map((r) => r.action) });
 
   before(async () => {
     receiver = createServer((req, res) => {
