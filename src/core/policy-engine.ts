@@ -117,7 +117,7 @@ export interface Decision {
 
 /** What was looked up through the ports before deciding (so this stays pure). */
 export interface PolicyFacts {
-  onCall: { onCall: boolean; detail: string } | null;
+  onCall: { onCall: boolean; detail: string; checkedAt?: string } | null;
   /** Active pre-approval windows for this user and profile. */
   preApprovals: Array<{ approver: Approver; until: string; id: string }>;
   /** Ticket / incident source answers; null when no source is configured. */
@@ -184,7 +184,12 @@ export function decideRequest(profile: Profile, user: Approver, input: RequestIn
     return { outcome: 'auto_approve', reasons: [`${profile.name} requires no approval`], preApprovedBy: none };
   }
   if (profile.autoApproveOnCall && facts.onCall?.onCall) {
-    return { outcome: 'auto_approve', reasons: [`auto-approved: ${facts.onCall.detail}`], preApprovedBy: none };
+    const auto = profile.autoApproveOnCall;
+    return {
+      outcome: 'auto_approve',
+      reasons: [`auto-approved: ${facts.onCall.detail.replace(/\.$/, '')} (schedule ${auto.schedule}, level${auto.levels.length > 1 ? 's' : ''} ${auto.levels.join(', ')}, ${auto.source} checked at ${facts.onCall.checkedAt ?? 'request time'})`],
+      preApprovedBy: none,
+    };
   }
   // One window per author counts (the one lasting longest), whatever overlaps exist.
   const byAuthor = new Map<string, PolicyFacts['preApprovals'][number]>();

@@ -145,6 +145,7 @@ export function createRequestService(deps: CoreDeps, grants: GrantService) {
       onCall = source
         ? await source.check(who.email, auto.schedule, auto.levels, now).catch((e: unknown) => ({ onCall: false, detail: `on-call check failed (${e instanceof Error ? e.message : String(e)}); approval is needed`, shiftEndsAt: null }))
         : { onCall: false, detail: `on-call source ${auto.source} is not configured; approval is needed` };
+      onCall = { ...onCall, checkedAt: now.toISOString() };
     }
     const pre = await store.read.listPreApprovals({ user: who.email, profile: profile.name, activeAt: now.toISOString() });
     const preApprovals = pre
