@@ -96,6 +96,8 @@ export interface AuditFilter {
   involving?: string;
   afterSeq?: number;
   limit?: number;
+  /** With a limit: the most recent events (still returned oldest first). */
+  newest?: boolean;
 }
 
 /** Reads that need no transaction. */

@@ -230,6 +230,10 @@ class SqlReader implements StoreReader {
       q = q.where((eb) => eb.or([eb('actor', '=', who), eb('subject', '=', who)]));
     }
     if (f.afterSeq !== undefined) q = q.where('seq', '>', f.afterSeq);
+    if (f.newest) {
+      const rows = await q.orderBy('seq', 'desc').limit(f.limit ?? 1000).execute();
+      return rows.reverse().map(toAudit);
+    }
     const rows = await q.orderBy('seq', 'asc').limit(f.limit ?? 1000).execute();
     return rows.map(toAudit);
   }

@@ -327,3 +327,22 @@ describe('audit API', () => {
     assert.deepEqual(live, []);
   });
 });
+
+describe('audit paging', () => {
+  it('without since, a limited query returns the most recent events, oldest first', async () => {
+    const srv = await startKeyshift();
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await srv.api<{ grant: { id: string } }>('alice', 'POST', '/api/v1/requests', { profile: 'logs', duration: '5m', reason: `look ${i}` });
+        await srv.api('alice', 'POST', `/api/v1/grants/${r.body.grant.id}/release`, {});
+      }
+      const all = await srv.api<{ items: Array<{ seq: number }> }>('carol', 'GET', '/api/v1/audit?limit=10000');
+      const last = await srv.api<{ items: Array<{ seq: number }> }>('carol', 'GET', '/api/v1/audit?limit=4');
+      const seqs = last.body.items.map((e) => e.seq);
+      assert.deepEqual(seqs, all.body.items.slice(-4).map((e) => e.seq));
+      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+    } finally {
+      await srv.close();
+    }
+  });
+});

@@ -46,6 +46,8 @@ export function auditRoutes(app: FastifyInstance, ctx: HttpContext): void {
       requestId: q.request,
       grantId: q.grant,
       limit: q.limit,
+      // Without a start, the most recent events are the useful ones.
+      newest: q.since === undefined,
     });
     if (q.format === 'csv') return reply.type('text/csv; charset=utf-8').send(toCsv(items));
     if (q.format === 'jsonl') return reply.type('application/x-ndjson').send(items.map((e) => JSON.stringify(e)).join('\n') + (items.length ? '\n' : ''));
