@@ -14,7 +14,7 @@ import { createLocalDirectory } from './identity/local-directory.ts';
 import type { Clock } from './core/clock.ts';
 import { systemClock, addSeconds } from './core/clock.ts';
 import type { CoreDeps, Log } from './core/deps.ts';
-import type { AuditEvent } from './core/model.ts';
+import type { ApiToken, AuditEvent } from './core/model.ts';
 import type { Store } from './core/ports.ts';
 import { createGrantService } from './core/grant-service.ts';
 import { createRequestService } from './core/request-service.ts';
@@ -223,6 +223,19 @@ export async function serve(opts: { configPath: string; init?: boolean }): Promi
 function splitListen(listen: string): [string, number] {
   const i = listen.lastIndexOf(':');
   return [listen.slice(0, i), Number(listen.slice(i + 1))];
+}
+
+/** `keyshift token revoke ID --config FILE`: on the server host, e.g. when an admin token leaked. */
+export async function revokeTokenOffline(opts: { configPath: string; id: string }): Promise<ApiToken> {
+  const loaded = loadConfig(opts.configPath);
+  const store = await openStore({ url: loaded.config.storage.url, baseDir: loaded.baseDir });
+  try {
+    const directory = createLocalDirectory(loaded.config.identity.users, loaded.config.identity.admins);
+    const tokens = createTokenService({ store, clock: systemClock, directory, afterCommit: () => undefined });
+    return await tokens.revoke(`local:${process.env.USER ?? 'operator'}`, true, opts.id);
+  } finally {
+    await store.close();
+  }
 }
 
 /** `keyshift token create --config FILE`: on the server host, without a token (bootstrap). */

@@ -97,6 +97,17 @@ export interface CreatedToken {
   expires_at: string | null;
 }
 
+export interface TokenInfo {
+  id: string;
+  user: string;
+  label: string | null;
+  created_at: string;
+  created_by: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
 export interface ListOf<T> {
   items: T[];
 }

@@ -103,6 +103,7 @@ export const AUDIT_ACTIONS = [
   'preapproval.revoked', // (addition)
   'auth.login',
   'auth.token_created',
+  'auth.token_revoked', // (addition to PRODUCT.md's list)
   'config.loaded',
   'connector.orphan_removed', // an account Keyshift made, found with no live grant (addition to PRODUCT.md's list)
 ] as const;

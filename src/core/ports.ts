@@ -111,6 +111,8 @@ export interface StoreReader {
   auditEvents(filter: AuditFilter): Promise<AuditEvent[]>;
   auditHeadRow(): Promise<{ seq: number; hash: string }>;
   tokenByHash(hash: string): Promise<(ApiToken & { token_hash: string }) | null>;
+  /** Token records without their hashes. */
+  listTokens(f: { user?: string }): Promise<ApiToken[]>;
   countGrantsByState(): Promise<Record<string, number>>;
   listPreApprovals(f: { user?: string; profile?: string; activeAt?: string; includeRevoked?: boolean }): Promise<PreApproval[]>;
   getPreApproval(id: string): Promise<PreApproval | null>;

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { CoreDeps } from './deps.ts';
 import type { ApiToken, AuditEvent, Principal } from './model.ts';
 import { appendAudit } from './audit-log.ts';
-import { KeyshiftError, invalidInput } from './errors.ts';
+import { KeyshiftError, conflict, invalidInput, notFound } from './errors.ts';
 import { addSeconds } from './clock.ts';
 import { newId } from './ids.ts';
 import { formatDuration } from './duration.ts';
@@ -44,6 +44,26 @@ export function createTokenService(deps: Pick<CoreDeps, 'store' | 'clock' | 'dir
     return { id: row.id, token, user: who.email, expires_at: row.expires_at };
   }
 
+  /** Admins see every token, others their own; never a secret or a hash. */
+  async function list(who: Principal): Promise<ApiToken[]> {
+    return deps.store.read.listTokens(who.admin ? {} : { user: who.email });
+  }
+
+  /** Revokes a token at once (admins: any; others: their own). Another user's token is NOT_FOUND. */
+  async function revoke(actor: string, isAdmin: boolean, id: string): Promise<ApiToken> {
+    const mine = (await deps.store.read.listTokens(isAdmin ? {} : { user: actor })).find((t) => t.id === id);
+    if (!mine) throw notFound('token', id);
+    if (mine.revoked_at) throw conflict(`token ${id} was revoked at ${mine.revoked_at}`);
+    const now = deps.clock.now();
+    let event: AuditEvent | null = null;
+    await deps.store.transaction(async (tx) => {
+      await tx.revokeToken(id, now.toISOString());
+      event = await appendAudit(tx, { action: 'auth.token_revoked', actor, subject: mine.user, details: { token_id: id, label: mine.label } }, now);
+    });
+    if (event) deps.afterCommit([event]);
+    return { ...mine, revoked_at: now.toISOString() };
+  }
+
   /** Resolves a bearer token to a principal, or throws UNAUTHENTICATED (never says which check failed). */
   async function authenticate(token: string): Promise<Principal & { tokenId: string }> {
     const fail = () => new KeyshiftError('UNAUTHENTICATED', 'the token is missing, malformed, expired or revoked');
@@ -56,7 +76,7 @@ export function createTokenService(deps: Pick<CoreDeps, 'store' | 'clock' | 'dir
     return { ...who, tokenId: row.id };
   }
 
-  return { create, authenticate };
+  return { create, authenticate, list, revoke };
 }
 
 export type TokenService = ReturnType<typeof createTokenService>;

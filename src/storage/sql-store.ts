@@ -262,6 +262,16 @@ class SqlReader implements StoreReader {
     return row ? toPreApproval(row) : null;
   }
 
+  async listTokens(f: { user?: string }): Promise<ApiToken[]> {
+    let q = this.db.selectFrom('api_tokens').selectAll();
+    if (f.user) q = q.where('user_email', '=', f.user);
+    const rows = await q.orderBy('id', 'desc').limit(1000).execute();
+    return rows.map((r) => {
+      const { token_hash: _hash, ...t } = toToken(r);
+      return t;
+    });
+  }
+
   async countGrantsByState(): Promise<Record<string, number>> {
     const rows = await this.db.selectFrom('grants').select(['state', (eb) => eb.fn.countAll().as('n')]).groupBy('state').execute();
     return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));

@@ -45,6 +45,12 @@ describe('keyshift verbs against the API', () => {
       }),
       'GET /api/v1/reports/incidents/INC-1': (s) =>
         s.query.get('format') === 'json' ? { json: { incident: 'INC-1', grants: [] } } : { text: '# Incident INC-1\n' },
+      'GET /api/v1/tokens': () => ({
+        json: { items: [{ id: 'tok_01', user: 'alice@example.com', label: 'laptop', created_at: new Date().toISOString(), created_by: 'carol@example.com', expires_at: null, revoked_at: null, last_used_at: null }] },
+      }),
+      'POST /api/v1/tokens/tok_01/revoke': () => ({
+        json: { id: 'tok_01', user: 'alice@example.com', label: 'laptop', created_at: new Date().toISOString(), created_by: 'carol@example.com', expires_at: null, revoked_at: new Date().toISOString(), last_used_at: null },
+      }),
       'POST /api/v1/tokens': (s) => ({
         status: 201,
         json: { id: 'tok_01', token: 'ks_secret_value', user: s.body?.user, expires_at: new Date(Date.now() + 86400_000 * 30).toISOString() },
@@ -58,6 +64,18 @@ describe('keyshift verbs against the API', () => {
   const cli = (...argv: string[]) =>
     run(argv, { home: home.dir, env: { KEYSHIFT_SERVER: api.url, KEYSHIFT_TOKEN: 'tok_test' } });
   const last = (method: string, path: string) => api.seen.filter((s) => s.method === method && s.path === path).at(-1);
+
+  it('token list shows tokens without secrets and token revoke posts to the token', async () => {
+    const list = await cli('token', 'list');
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /tok_01\s+active\s+alice@example\.com\s+laptop/);
+    const revoked = await cli('token', 'revoke', 'tok_01');
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.match(revoked.stdout, /revoked token tok_01 of alice@example\.com/);
+    assert.ok(last('POST', '/api/v1/tokens/tok_01/revoke'));
+    const missing = await cli('token', 'revoke');
+    assert.equal(missing.code, 2);
+  });
 
   const jsonCommands: string[][] = [
     ['whoami'], ['profiles'], ['policy', 'explain', 'db-read'], ['requests', '--pending'], ['approve', REQ],

@@ -30,5 +30,5 @@ export const VERBS: Record<string, { summary: string; load: () => Promise<Verb> 
   preapproval: { summary: 'preapproval revoke ID: withdraw a pre-approval window', load: async () => (await import('./preapproval.ts')).verb },
   audit: { summary: 'search the audit log, or audit verify its hash chain', load: async () => (await import('./audit.ts')).verb },
   report: { summary: 'report incident ID: who had what access during an incident', load: async () => (await import('./report.ts')).verb },
-  token: { summary: 'token create: issue an API token (admins)', load: async () => (await import('./token.ts')).verb },
+  token: { summary: 'token create | list | revoke: API tokens (create: admins)', load: async () => (await import('./token.ts')).verb },
 };

@@ -1,6 +1,6 @@
 import type { Verb } from '../command.ts';
 import { opt } from '../command.ts';
-import type { CreatedToken } from '../api-types.ts';
+import type { CreatedToken, ListOf, TokenInfo } from '../api-types.ts';
 import { checkDuration, durationSeconds } from '../durations.ts';
 import { usageError } from '../errors.ts';
 import { relative } from '../output.ts';
@@ -42,6 +42,56 @@ export const verb: Verb = {
       const expiry = created.expires_at ? `expires ${relative(created.expires_at)}` : 'does not expire';
       ctx.out.info(`token ${created.id} for ${created.user}, ${expiry}; it is shown only this once:`);
       ctx.out.raw(`${created.token}\n`);
+      return 0;
+    },
+  },
+  list: {
+    usage: 'token list',
+    description: 'List API tokens (admins: all; others: your own). Secrets are never shown: they are not stored.',
+    run: async (ctx) => {
+      const { items } = await (await ctx.client()).get<ListOf<TokenInfo>>('/tokens');
+      if (ctx.json) {
+        ctx.out.value({ items });
+        return 0;
+      }
+      if (items.length === 0) {
+        ctx.out.info('no tokens');
+        return 0;
+      }
+      const state = (t: TokenInfo) => (t.revoked_at ? 'revoked' : t.expires_at && t.expires_at <= new Date().toISOString() ? 'expired' : 'active');
+      ctx.out.table(
+        ['ID', 'STATE', 'USER', 'LABEL', 'CREATED', 'EXPIRES', 'BY'],
+        items.map((t) => [t.id, state(t), t.user, t.label ?? '', relative(t.created_at), t.expires_at ? relative(t.expires_at) : 'never', t.created_by]),
+      );
+      return 0;
+    },
+  },
+  revoke: {
+    usage: 'token revoke ID [--config FILE]',
+    description: [
+      'Revoke an API token at once (admins: any; others: your own).',
+      'With --config, works directly on the server host without a token (e.g. a leaked admin token).',
+    ].join('\n'),
+    args: ['ID'],
+    options: {
+      config: { type: 'string', value: 'FILE', help: 'revoke offline through this server config instead of via the API' },
+    },
+    run: async (ctx) => {
+      const id = ctx.args[0];
+      if (!id) throw usageError('missing token ID (tok_…); see keyshift token list');
+      const config = opt(ctx, 'config');
+      let revoked: TokenInfo;
+      if (config !== undefined) {
+        const { revokeTokenOffline } = await import('../../main.ts');
+        revoked = await revokeTokenOffline({ configPath: configPath(ctx.io, config), id });
+      } else {
+        revoked = await (await ctx.client()).post<TokenInfo>(`/tokens/${encodeURIComponent(id)}/revoke`, {});
+      }
+      if (ctx.json) {
+        ctx.out.value(revoked);
+        return 0;
+      }
+      ctx.out.line(`revoked token ${revoked.id} of ${revoked.user}`);
       return 0;
     },
   },

@@ -4,7 +4,8 @@ import type { HttpContext } from '../context.ts';
 import { principalOf } from '../context.ts';
 import { parseInput } from '../validate.ts';
 import { parseDuration } from '../../core/duration.ts';
-import { KeyshiftError } from '../../core/errors.ts';
+import { KeyshiftError, notFound } from '../../core/errors.ts';
+import { isId } from '../../core/ids.ts';
 
 export const CreateTokenBody = z.object({ user: z.string().min(3).max(320), ttl: z.string().max(40).optional(), label: z.string().max(200).nullish() }).strict();
 
@@ -13,6 +14,19 @@ export function identityRoutes(app: FastifyInstance, ctx: HttpContext): void {
     const who = principalOf(req);
     parseInput(z.object({}).strict(), req.query, 'query');
     return { email: who.email, groups: who.groups, admin: who.admin };
+  });
+
+  app.get('/api/v1/tokens', async (req) => {
+    const who = principalOf(req);
+    parseInput(z.object({}).strict(), req.query, 'query');
+    return { items: await ctx.tokens.list(who) };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/tokens/:id/revoke', async (req) => {
+    const who = principalOf(req);
+    parseInput(z.object({}).strict(), req.body, 'body');
+    if (!isId('tok', req.params.id)) throw notFound('token', req.params.id);
+    return ctx.tokens.revoke(who.email, who.admin, req.params.id);
   });
 
   app.post('/api/v1/tokens', async (req, reply) => {
