@@ -18,6 +18,8 @@ export const hashToken = (token: string) => createHash('sha256').update(token, '
 const TOKEN_SHAPE = /^ks_[A-Za-z0-9_-]{43}$/;
 
 export function createTokenService(deps: Pick<CoreDeps, 'store' | 'clock' | 'directory' | 'afterCommit'>) {
+  /** last_used_at is written at most once a minute per token: it is for humans, not audit. */
+  const touched = new Map<string, number>();
   async function create(createdBy: string, user: string, ttlSeconds: number | null, label: string | null): Promise<{ id: string; token: string; user: string; expires_at: string | null }> {
     const who = deps.directory.lookup(user);
     if (!who) throw invalidInput(`user ${JSON.stringify(user)} is not in the directory (identity.users)`);
@@ -73,6 +75,11 @@ export function createTokenService(deps: Pick<CoreDeps, 'store' | 'clock' | 'dir
     if (row.expires_at && row.expires_at <= deps.clock.now().toISOString()) throw fail();
     const who = deps.directory.lookup(row.user);
     if (!who) throw fail();
+    const now = deps.clock.now();
+    if ((touched.get(row.id) ?? 0) < now.getTime() - 60_000) {
+      touched.set(row.id, now.getTime());
+      await deps.store.touchToken(row.id, now.toISOString()).catch(() => undefined);
+    }
     return { ...who, tokenId: row.id };
   }
 
