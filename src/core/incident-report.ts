@@ -17,6 +17,8 @@ export interface IncidentReport {
     reason: string | null;
     approved_by: string[];
     break_glass: boolean;
+    /** Break-glass only: `reviewed by X at T`, `unreviewed (due T)` or `UNREVIEWED, overdue since T`. */
+    review: string | null;
     activated_at: string | null;
     ends_at: string | null;
     ended_at: string | null;
@@ -49,6 +51,13 @@ export function buildIncidentReport(incident: string, events: AuditEvent[], gran
         // A break-glass grant approves itself: that is not an approval by the grantee.
         approved_by: g.break_glass ? [] : evs.filter((e) => e.action === 'request.approved' || e.action === 'request.approval_added').map((e) => e.actor),
         break_glass: g.break_glass,
+        review: !g.break_glass
+          ? null
+          : g.reviewed_at
+            ? `reviewed by ${g.reviewed_by} at ${g.reviewed_at}`
+            : g.review_due_at && g.review_due_at < now.toISOString()
+              ? `UNREVIEWED, overdue since ${g.review_due_at}`
+              : `unreviewed (due ${g.review_due_at ?? '—'})`,
         activated_at: find('grant.activated')?.time ?? null,
         ends_at: g.ends_at,
         ended_at: ended?.time ?? null,
@@ -69,7 +78,7 @@ export function reportToMarkdown(r: IncidentReport): string {
   const out = [`# Access during ${r.incident}`, '', `Generated ${r.generated_at}. Audit chain: ${r.chain_ok ? 'intact' : '**BROKEN — do not rely on this report**'}.`, ''];
   out.push('## Grants', '', '| Grant | Who | Profile | Approved by | Active from | Ended | How | Creds | Ext. |', '|---|---|---|---|---|---|---|---|---|');
   for (const g of r.grants) {
-    out.push(`| ${g.grant_id} | ${mdCell(g.grantee)} | ${mdCell(g.profile)}${g.break_glass ? ' (break-glass)' : ''} | ${mdCell(g.approved_by.join(', ') || (g.break_glass ? 'nobody (break-glass)' : 'policy'))} | ${mdCell(g.activated_at)} | ${mdCell(g.ended_at)} | ${mdCell(g.ended_how ?? g.state)} | ${g.credentials_issued} | ${g.extensions} |`);
+    out.push(`| ${g.grant_id} | ${mdCell(g.grantee)} | ${mdCell(g.profile)}${g.break_glass ? ` (break-glass: ${mdCell(g.review)})` : ''} | ${mdCell(g.approved_by.join(', ') || (g.break_glass ? 'nobody (break-glass)' : 'policy'))} | ${mdCell(g.activated_at)} | ${mdCell(g.ended_at)} | ${mdCell(g.ended_how ?? g.state)} | ${g.credentials_issued} | ${g.extensions} |`);
   }
   if (r.grants.length === 0) out.push('| — | no grants referenced this incident | | | | | | | |');
   out.push('', '## Timeline', '');
@@ -79,7 +88,7 @@ export function reportToMarkdown(r: IncidentReport): string {
 
 export function reportToHtml(r: IncidentReport): string {
   const rows = r.grants
-    .map((g) => `<tr><td>${esc(g.grant_id)}</td><td>${esc(g.grantee)}</td><td>${esc(g.profile)}${g.break_glass ? ' (break-glass)' : ''}</td><td>${esc(g.approved_by.join(', ') || (g.break_glass ? 'nobody (break-glass)' : 'policy'))}</td><td>${esc(g.activated_at ?? '—')}</td><td>${esc(g.ended_at ?? '—')}</td><td>${esc(g.ended_how ?? g.state)}</td></tr>`)
+    .map((g) => `<tr><td>${esc(g.grant_id)}</td><td>${esc(g.grantee)}</td><td>${esc(g.profile)}${g.break_glass ? ` (break-glass: ${esc(g.review ?? '')})` : ''}</td><td>${esc(g.approved_by.join(', ') || (g.break_glass ? 'nobody (break-glass)' : 'policy'))}</td><td>${esc(g.activated_at ?? '—')}</td><td>${esc(g.ended_at ?? '—')}</td><td>${esc(g.ended_how ?? g.state)}</td></tr>`)
     .join('');
   const timeline = r.timeline.map((t) => `<li><time>${esc(t.time)}</time> <b>${esc(t.action)}</b> by ${esc(t.actor)}${t.reason ? ' — ' + esc(t.reason) : ''}</li>`).join('');
   return `<!doctype html><html><head><meta charset="utf-8"><title>Access during ${esc(r.incident)}</title></head><body><h1>Access during ${esc(r.incident)}</h1><p>Generated ${esc(r.generated_at)}. Audit chain: ${r.chain_ok ? 'intact' : '<strong>BROKEN</strong>'}.</p><table border="1"><tr><th>Grant</th><th>Who</th><th>Profile</th><th>Approved by</th><th>Active from</th><th>Ended</th><th>How</th></tr>${rows}</table><h2>Timeline</h2><ol>${timeline}</ol></body></html>`;

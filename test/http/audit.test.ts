@@ -346,3 +346,21 @@ describe('audit paging', () => {
     }
   });
 });
+
+describe('incident report and break-glass', () => {
+  it('shows unreviewed break-glass use, and who reviewed it once reviewed', async () => {
+    const srv = await startKeyshift();
+    try {
+      const bg = await srv.api<{ grant: Grant }>('alice', 'POST', '/api/v1/requests', { profile: 'host-shell', duration: '10m', reason: 'INC-77 db on fire', incident: 'INC-77', break_glass: true });
+      assert.equal(bg.status, 201);
+      const before = await srv.api('carol', 'GET', '/api/v1/reports/incidents/INC-77?format=md');
+      assert.match(before.text, /break-glass: unreviewed \(due /);
+      assert.match(before.text, /nobody \(break-glass\)/);
+      await srv.api('bob', 'POST', `/api/v1/grants/${bg.body.grant.id}/review`, { comment: 'justified' });
+      const after = await srv.api<{ grants: Array<{ review: string }> }>('carol', 'GET', '/api/v1/reports/incidents/INC-77?format=json');
+      assert.match(after.body.grants[0]!.review, /^reviewed by bob@example\.com at /);
+    } finally {
+      await srv.close();
+    }
+  });
+});
