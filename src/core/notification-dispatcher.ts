@@ -47,7 +47,12 @@ export function createNotificationDispatcher(deps: CoreDeps, notifiers: Notifier
   async function drainOne(n: Notifier): Promise<void> {
     const key = `notify:${n.name}`;
     const s = state.get(n.name) ?? { failures: 0, retryAt: 0 };
-    if (Date.now() < s.retryAt) return;
+    if (Date.now() < s.retryAt) {
+      // Still backing off. Re-arm: a timer may fire a millisecond before the wall clock
+      // reaches retryAt, and returning without a timer would lose the retry.
+      schedule(s.retryAt - Date.now());
+      return;
+    }
     let after = await deps.store.getCursor(key);
     for (;;) {
       const page = await deps.store.read.auditEvents({ afterSeq: after, limit: 200 });

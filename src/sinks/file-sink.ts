@@ -12,6 +12,7 @@ export function createFileSink(store: Store, path: string, log: Log) {
   const cursorName = `sink:file:${path}`;
   let running: Promise<void> | null = null;
   let again = false;
+  let retry: NodeJS.Timeout | null = null;
 
   async function drain(): Promise<void> {
     mkdirSync(dirname(path), { recursive: true });
@@ -39,7 +40,16 @@ export function createFileSink(store: Store, path: string, log: Log) {
     running = (async () => {
       do {
         again = false;
-        await drain().catch((e: unknown) => log('error', 'audit file sink failed; will retry on the next event', { path, error: e instanceof Error ? e.message : String(e) }));
+        await drain().catch((e: unknown) => {
+          log('error', 'audit file sink failed; retrying in 5 s', { path, error: e instanceof Error ? e.message : String(e) });
+          if (!retry) {
+            retry = setTimeout(() => {
+              retry = null;
+              kick();
+            }, 5000);
+            retry.unref();
+          }
+        });
       } while (again);
     })().finally(() => {
       running = null;

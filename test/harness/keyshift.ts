@@ -78,6 +78,8 @@ export interface StartOptions {
   storageUrl?: string;
   /** Leader lease length for the workers (PostgreSQL storage). */
   leaseSeconds?: number;
+  /** Where the server logs (default: nowhere). */
+  log?: (level: string, msg: string, fields?: Record<string, unknown>) => void;
 }
 
 export async function startKeyshift(opts: StartOptions = {}): Promise<TestServer> {
@@ -93,7 +95,7 @@ export async function startKeyshift(opts: StartOptions = {}): Promise<TestServer
   };
   const configPath = join(dir, 'keyshift.yaml');
   writeFileSync(configPath, stringify(config));
-  const ks = await buildKeyshift({ configPath, clock: opts.clock, env: opts.env ?? process.env, log: () => undefined, leaseSeconds: opts.leaseSeconds });
+  const ks = await buildKeyshift({ configPath, clock: opts.clock, env: opts.env ?? process.env, log: opts.log ?? (() => undefined), leaseSeconds: opts.leaseSeconds });
   await ks.start();
   await ks.app.listen({ host: '127.0.0.1', port: 0 });
   const address = ks.app.server.address();

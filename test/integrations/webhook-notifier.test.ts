@@ -29,7 +29,8 @@ describe('webhook notifications', () => {
   const received: Received[] = [];
   let failNext = 0;
   let badSignatures = 0;
-  describe_ = () => JSON.stringify({ failNext, badSignatures, received: received.map((r) => r.action) });
+  const logs: string[] = [];
+  describe_ = () => JSON.stringify({ failNext, badSignatures, received: received.map((r) => r.action), logs: logs.slice(-10) });
 
   before(async () => {
     receiver = createServer((req, res) => {
@@ -58,6 +59,7 @@ describe('webhook notifications', () => {
     srv = await startKeyshift({
       extra: { integrations: { webhook: { url: `http://127.0.0.1:${port}/notify`, secret: '${env:NOTIFY_SECRET}' } } },
       env: { ...process.env, NOTIFY_SECRET: SECRET },
+      log: (level, msg, fields) => logs.push(`${new Date().toISOString()} ${level} ${msg} ${JSON.stringify(fields ?? {})}`),
     });
   });
 
