@@ -2,7 +2,7 @@
  * Response shapes of the HTTP API that are not domain records (those are imported from
  * core/model.ts, which is the wire format too).
  */
-import type { AccessRequest, AuditEvent, Grant, PreApproval } from '../core/model.ts';
+import type { AccessRequest, ApiToken, AuditEvent, Grant, PreApproval } from '../core/model.ts';
 
 export type { AccessRequest, AuditEvent, Grant, PreApproval };
 
@@ -97,16 +97,8 @@ export interface CreatedToken {
   expires_at: string | null;
 }
 
-export interface TokenInfo {
-  id: string;
-  user: string;
-  label: string | null;
-  created_at: string;
-  created_by: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-  last_used_at: string | null;
-}
+/** A token record as the API lists it (never the secret or its hash). */
+export type TokenInfo = ApiToken;
 
 export interface ListOf<T> {
   items: T[];
