@@ -6,7 +6,6 @@
  */
 import type { CoreDeps } from './deps.ts';
 import type { AccessRequest, Grant, GrantEnding, Principal } from './model.ts';
-import { ENDED_GRANT_STATES } from './model.ts';
 import type { ConnectorGrantContext, IssuedCredentials } from './ports.ts';
 import { committer } from './commit.ts';
 import type { AppendAudit } from './commit.ts';
@@ -317,54 +316,14 @@ export function createGrantService(deps: CoreDeps) {
   function attemptRevoke(id: string): Promise<Grant> {
     const running = inFlight.get(id);
     if (running) return running;
-    const attempt = (async () => {
-      const g = await store.read.getGrant(id);
-      if (!g || g.state !== 'revoking') return g!;
-      const ending = g.ending ?? 'revoked';
-      try {
-        const state = await deps.connector(g.connector).revoke(contextFor(g), { early: ending !== 'expired' });
-        return await commit(async (tx, audit) => {
-          const cur = await tx.getGrant(id);
-          if (!cur || cur.state !== 'revoking') return cur!;
-          const now = clock.now();
-          await tx.updateGrant(id, { state: ending, ended_at: now.toISOString(), connector_state: state, next_attempt_at: null, last_error: null });
-          const lagMs = ending === 'expired' && cur.ends_at ? now.getTime() - Date.parse(cur.ends_at) : undefined;
-          await audit({
-            action: `grant.${ending}`,
-            actor: ending === 'expired' ? 'system:expiry' : (cur.ended_by ?? 'system'),
-            ...auditBase(cur),
-            reason: cur.end_reason,
-            details: { ends_at: cur.ends_at, attempts: cur.revoke_attempts + 1, ...(lagMs !== undefined ? { lag_ms: lagMs } : {}) },
-          });
-          return (await tx.getGrant(id))!;
-        });
-      } catch (e) {
-        const message = describeError(e);
-        deps.log('warn', 'revocation failed; will retry', { grant: id, connector: g.connector, attempt: g.revoke_attempts + 1, error: message });
-        return commit(async (tx, audit) => {
-          const cur = await tx.getGrant(id);
-          if (!cur || cur.state !== 'revoking') return cur!;
-          const attempts = cur.revoke_attempts + 1;
-          await tx.updateGrant(id, { revoke_attempts: attempts, last_error: message, next_attempt_at: addSeconds(clock.now(), revokeBackoffSeconds(attempts)).toISOString() });
-          // First failure only: the audit log records that removal is late, the metric
-          // and `keyshift grants` show it is still being retried.
-          if (attempts === 1) {
-            await audit({ action: 'grant.revoke_failed', actor: 'system:revoker', ...auditBase(cur), details: { ending, error: message, retrying: true } });
-          }
-          return (await tx.getGrant(id))!;
-        });
-      }
-    })();
-    inFlight.set(id, attempt);
-    attempt.finally(() => inFlight.delete(id)).catch(() => undefined);
-    return attempt;
+    return revokeMany([id], 1).then(async (done) => done.find((g) => g.id === id) ?? (await store.read.getGrant(id))!);
   }
 
   /**
    * Removes many `revoking` grants at once (the expiry worker's path when a thousand
    * grants end in the same second): connector calls in parallel, then the outcomes
    * recorded in a few batch transactions instead of one transaction each, so the
-   * serialized write path is not the bottleneck. Same states and events as attemptRevoke.
+   * serialized write path is not the bottleneck. `attemptRevoke` is this with one grant.
    */
   async function revokeMany(ids: string[], concurrency = 32): Promise<Grant[]> {
     const mine = ids.filter((id) => !inFlight.has(id));
@@ -481,7 +440,7 @@ export function createGrantService(deps: CoreDeps) {
     return grants.map((g) => g.connector_state);
   }
 
-  return { activate, get, shiftEndFor, issueCredentials, applyExtension, review, reviews, endFor, end, release, revoke, attemptRevoke, revokeMany, claimExpired, dueRetries, list, revocationStates, isEnded: (g: Grant) => ENDED_GRANT_STATES.includes(g.state) };
+  return { activate, get, shiftEndFor, issueCredentials, applyExtension, review, reviews, endFor, end, release, revoke, attemptRevoke, revokeMany, claimExpired, dueRetries, list, revocationStates };
 }
 
 export type GrantService = ReturnType<typeof createGrantService>;

@@ -9,8 +9,6 @@ export type RequestState = (typeof REQUEST_STATES)[number];
 
 export const GRANT_STATES = ['activating', 'active', 'revoking', 'expired', 'revoked', 'released', 'failed'] as const;
 export type GrantState = (typeof GRANT_STATES)[number];
-/** Terminal grant states: the access is gone at the target (or never existed). */
-export const ENDED_GRANT_STATES: readonly GrantState[] = ['expired', 'revoked', 'released', 'failed'];
 /** How a grant ends; `revoking` remembers which one it is working towards. */
 export type GrantEnding = 'expired' | 'revoked' | 'released';
 

@@ -8,6 +8,7 @@ import type { CoreDeps } from './deps.ts';
 import type { AuditAction, AuditEvent } from './model.ts';
 import type { Notifier } from './ports.ts';
 import { eligibleApprovers } from './policy-engine.ts';
+import { createSerialRunner } from './serial-runner.ts';
 
 /** Events people must hear about, and who. */
 const NOTIFIED: ReadonlySet<AuditAction> = new Set<AuditAction>([
@@ -39,8 +40,6 @@ export function recipientsFor(e: AuditEvent, deps: Pick<CoreDeps, 'profiles' | '
 
 export function createNotificationDispatcher(deps: CoreDeps, notifiers: Notifier[], opts: { isLeader?: () => Promise<boolean> } = {}) {
   const state = new Map<string, { failures: number; retryAt: number }>();
-  let running: Promise<void> | null = null;
-  let again = false;
   let timer: NodeJS.Timeout | null = null;
   let stopped = false;
 
@@ -63,6 +62,8 @@ export function createNotificationDispatcher(deps: CoreDeps, notifiers: Notifier
           try {
             await n.notify(e, recipients);
           } catch (err) {
+            // Keep what was delivered before this event; it is retried from here.
+            await deps.store.setCursor(key, after);
             s.failures++;
             s.retryAt = Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(s.failures - 1, 6));
             state.set(n.name, s);
@@ -72,11 +73,21 @@ export function createNotificationDispatcher(deps: CoreDeps, notifiers: Notifier
           }
         }
         after = e.seq;
-        await deps.store.setCursor(key, after);
       }
+      // One cursor write a page: a crash repeats at most a page (receivers dedupe by event ID).
+      await deps.store.setCursor(key, after);
     }
     state.set(n.name, { failures: 0, retryAt: 0 });
   }
+
+  const runner = createSerialRunner(
+    async () => {
+      if (stopped) return;
+      if (opts.isLeader && !(await opts.isLeader().catch(() => false))) return;
+      for (const n of notifiers) await drainOne(n).catch((e: unknown) => deps.log('error', 'notification dispatch failed', { notifier: n.name, error: String(e) }));
+    },
+    (e) => deps.log('error', 'notification dispatch failed', { error: String(e) }),
+  );
 
   function schedule(ms: number): void {
     if (stopped) return;
@@ -86,23 +97,7 @@ export function createNotificationDispatcher(deps: CoreDeps, notifiers: Notifier
   }
 
   function kick(): void {
-    if (stopped || notifiers.length === 0) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        if (opts.isLeader && !(await opts.isLeader().catch(() => false))) return;
-        for (const n of notifiers) await drainOne(n).catch((e: unknown) => deps.log('error', 'notification dispatch failed', { notifier: n.name, error: String(e) }));
-      } while (again && !stopped);
-    })().finally(() => {
-      running = null;
-      // A kick that arrived after the loop's last check but before this callback would
-      // otherwise be lost (and with it a scheduled retry).
-      if (again && !stopped) kick();
-    });
+    if (!stopped && notifiers.length > 0) runner.kick();
   }
 
   return {
@@ -110,7 +105,7 @@ export function createNotificationDispatcher(deps: CoreDeps, notifiers: Notifier
     /** Waits until every notifier has caught up or is backing off (tests, shutdown). */
     async flush(): Promise<void> {
       kick();
-      while (running) await running;
+      await runner.idle();
     },
     stop(): void {
       stopped = true;

@@ -7,11 +7,10 @@ import { appendFileSync, mkdirSync, openSync, fsyncSync, closeSync } from 'node:
 import { dirname } from 'node:path';
 import type { Store } from '../core/ports.ts';
 import type { Log } from '../core/deps.ts';
+import { createSerialRunner } from '../core/serial-runner.ts';
 
 export function createFileSink(store: Store, path: string, log: Log) {
   const cursorName = `sink:file:${path}`;
-  let running: Promise<void> | null = null;
-  let again = false;
   let retry: NodeJS.Timeout | null = null;
 
   async function drain(): Promise<void> {
@@ -32,36 +31,25 @@ export function createFileSink(store: Store, path: string, log: Log) {
     }
   }
 
-  function kick(): void {
-    if (running) {
-      again = true;
-      return;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await drain().catch((e: unknown) => {
-          log('error', 'audit file sink failed; retrying in 5 s', { path, error: e instanceof Error ? e.message : String(e) });
-          if (!retry) {
-            retry = setTimeout(() => {
-              retry = null;
-              kick();
-            }, 5000);
-            retry.unref();
-          }
-        });
-      } while (again);
-    })().finally(() => {
-      running = null;
-      // A kick between the loop's last check and this callback must not be lost.
-      if (again) kick();
-    });
-  }
+  const runner = createSerialRunner(
+    () =>
+      drain().catch((e: unknown) => {
+        log('error', 'audit file sink failed; retrying in 5 s', { path, error: e instanceof Error ? e.message : String(e) });
+        if (!retry) {
+          retry = setTimeout(() => {
+            retry = null;
+            runner.kick();
+          }, 5000);
+          retry.unref();
+        }
+      }),
+    (e) => log('error', 'audit file sink failed', { path, error: String(e) }),
+  );
 
   return {
-    kick,
+    kick: runner.kick,
     async flush(): Promise<void> {
-      while (running) await running;
+      await runner.idle();
       await drain();
     },
   };
